@@ -1,0 +1,54 @@
+# fedlab: the two commands are `make lab` and `make test`. Everything else helps them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# The install is redone only when the dependency files change: the stamp's name
+# carries their hash, so a second `make lab` starts in seconds.
+DEPS_HASH := $(shell cat pyproject.toml requirements.lock | sha256sum | cut -c1-16)
+STAMP := $(VENV)/.installed-$(DEPS_HASH)
+PORT ?= 8888
+LAB_ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: setup lab test lint format bench lock clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+lab: setup
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" --ServerApp.port=$(PORT) \
+		--LabApp.default_url=/lab/tree/lessons/00-index.ipynb $(LAB_ARGS)
+
+test: setup lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: setup
+	$(PY) -m benchmarks
+
+# Re-pin every dependency from a fresh environment built from pyproject.toml.
+lock:
+	rm -rf /tmp/fedlab-lock && $(PYTHON) -m venv /tmp/fedlab-lock
+	/tmp/fedlab-lock/bin/pip install --quiet torch==2.13.0 -e '.[lab,ray,dev]'
+	{ echo "# The exact versions 'make' installs (pip freeze of a working environment)."; \
+	  echo "# Regenerate with 'make lock' after changing pyproject.toml."; \
+	  /tmp/fedlab-lock/bin/pip freeze --exclude-editable | sed 's/+cpu$$//' | grep -v '^pip=='; \
+	  echo "setuptools==$$(/tmp/fedlab-lock/bin/python -c 'import setuptools; print(setuptools.__version__)')"; \
+	} > requirements.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

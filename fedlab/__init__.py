@@ -1,0 +1,50 @@
+"""fedlab: federated learning taught with pointers to remote tensors (PySyft 0.2 style).
+
+``import fedlab as sy``; ``hook = sy.TorchHook(torch)``; ``bob = sy.VirtualWorker(hook, id="bob")``;
+``x.send(bob)`` returns a pointer, torch calls on it run on bob, ``.get()`` brings it back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fedlab import exceptions
+from fedlab.events import subscribe
+from fedlab.hook import MultiWrapper, ParameterWrapper, TorchHook, Wrapper, is_pointer
+from fedlab.pointer import MultiPointerTensor, PointerTensor, live_pointers
+from fedlab.worker import BaseWorker, VirtualWorker, all_workers, get_worker, reset
+
+__all__ = [
+    "BaseWorker",
+    "MultiPointerTensor",
+    "MultiWrapper",
+    "ParameterWrapper",
+    "PointerTensor",
+    "TorchHook",
+    "VirtualWorker",
+    "Wrapper",
+    "all_workers",
+    "exceptions",
+    "get_worker",
+    "is_pointer",
+    "live_pointers",
+    "local_worker",
+    "reset",
+    "subscribe",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # ``sy.local_worker`` exists once torch is hooked, as in PySyft.
+    if name == "local_worker":
+        from fedlab import hook
+
+        return hook.local_worker()
+    raise AttributeError(f"module 'fedlab' has no attribute {name!r}")
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext fedlab``: register fedlab's magics (imported only now)."""
+    from fedlab.viz.magics import load_ipython_extension as load
+
+    load(ipython)

@@ -1,0 +1,150 @@
+"""Messages between workers: small frozen dataclasses that ``serde`` turns into bytes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fedlab.serde import register
+
+
+@register(1)
+@dataclass(frozen=True)
+class SendObject:
+    """Store ``obj`` (a tensor, or a ``PointerRef``) and reply with its new id."""
+
+    obj: Any
+
+
+@register(2)
+@dataclass(frozen=True)
+class RunOp:
+    """Run the allowlisted operation ``op`` on objects of the receiver's store."""
+
+    op: str
+    args: tuple
+    kwargs: dict
+    grad_enabled: bool
+
+
+@register(3)
+@dataclass(frozen=True)
+class Fetch:
+    """Hand the object ``id`` over to the sender (``get``): it leaves the store."""
+
+    id: int
+
+
+@register(4)
+@dataclass(frozen=True)
+class Delete:
+    """Drop the object ``id`` (a pointer to it died); unknown ids are ignored."""
+
+    id: int
+    reason: str
+
+
+@register(5)
+@dataclass(frozen=True)
+class Move:
+    """Send the object ``id`` straight to worker ``dest`` and reply with its id there."""
+
+    id: int
+    dest: str
+
+
+@register(6)
+@dataclass(frozen=True)
+class RemoteGet:
+    """The object ``id`` is a pointer: fetch what it points to into this store."""
+
+    id: int
+
+
+@register(7)
+@dataclass(frozen=True)
+class ClearObjects:
+    """Empty the receiver's store."""
+
+    reason: str
+
+
+@register(8)
+@dataclass(frozen=True)
+class Reply:
+    """A successful answer."""
+
+    value: Any
+
+
+@register(9)
+@dataclass(frozen=True)
+class ErrorReply:
+    """A failed request: the error's class name and its message."""
+
+    kind: str
+    message: str
+
+
+@register(10)
+@dataclass(frozen=True)
+class ObjRef:
+    """An operation argument: the object ``id`` in the receiver's store."""
+
+    id: int
+
+
+@register(11)
+@dataclass(frozen=True)
+class PointerRef:
+    """A pointer travelling as a value: the receiver gets its own pointer to the same object."""
+
+    location: str
+    id_at_location: int
+    shape: tuple
+    dtype: str
+    requires_grad: bool
+    is_leaf: bool
+
+
+@register(12)
+@dataclass(frozen=True)
+class Stored:
+    """An operation's tensor result, kept by the receiver under ``id``."""
+
+    id: int
+    shape: tuple
+    dtype: str
+    requires_grad: bool
+    is_leaf: bool
+    existing: bool
+
+
+@register(13)
+@dataclass(frozen=True)
+class Envelope:
+    """A message with its sender and receiver, as it travels."""
+
+    sender: str
+    receiver: str
+    msg: Any
+
+
+@register(14)
+@dataclass(frozen=True)
+class ListObjects:
+    """Describe every object in the receiver's store (for views of remote processes)."""
+
+
+KINDS = {
+    SendObject: "send",
+    RunOp: "op",
+    Fetch: "fetch",
+    Delete: "delete",
+    Move: "move",
+    RemoteGet: "remote_get",
+    ClearObjects: "clear",
+    ListObjects: "list",
+    Reply: "reply",
+    ErrorReply: "error",
+}

@@ -1,0 +1,145 @@
+"""Pointers: a reference, held by one worker (the owner), to an object on another (the location).
+
+A ``PointerTensor`` is the plain record (owner, location, id_at_location, id, and the
+remote tensor's shape and dtype). Students hold it inside a tensor-like wrapper
+(``fedlab.hook.Wrapper``), so torch calls on it are dispatched to the location.
+When a pointer dies and ``garbage_collect_data`` is set, its location deletes the
+object; ``get`` and ``move`` hand the object over instead.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from fedlab import messages as m
+from fedlab import serde, worker
+
+if TYPE_CHECKING:
+    from fedlab.worker import BaseWorker
+
+# Every pointer alive in this process (for the "nothing left behind" checks and the views).
+_live: weakref.WeakSet[PointerTensor] = weakref.WeakSet()
+
+
+class PointerTensor:
+    """A pointer to the object ``id_at_location`` on the worker ``location``."""
+
+    __slots__ = (
+        "__weakref__",
+        "dtype",
+        "garbage_collect_data",
+        "generation",
+        "id",
+        "id_at_location",
+        "is_leaf",
+        "location_id",
+        "owner",
+        "requires_grad",
+        "shape",
+    )
+
+    def __init__(
+        self,
+        owner: BaseWorker,
+        location_id: str,
+        id_at_location: int,
+        shape: tuple,
+        dtype: torch.dtype,
+        requires_grad: bool = False,
+        is_leaf: bool = True,
+        pointer_id: int | None = None,
+    ) -> None:
+        self.owner = owner
+        self.location_id = location_id
+        self.id_at_location = id_at_location
+        self.id = owner.new_id() if pointer_id is None else pointer_id
+        self.shape = torch.Size(shape)
+        self.dtype = dtype
+        self.requires_grad = requires_grad
+        self.is_leaf = is_leaf
+        self.garbage_collect_data = True
+        self.generation = worker.current_generation
+        _live.add(self)
+
+    @property
+    def location(self) -> BaseWorker:
+        """The worker that holds the object."""
+        return worker.get_worker(self.location_id)
+
+    def update(self, d: m.Stored) -> None:
+        """Refresh the cached metadata from a reply."""
+        self.shape = torch.Size(d.shape)
+        self.dtype = serde.DTYPES[d.dtype]
+        self.requires_grad = d.requires_grad
+        self.is_leaf = d.is_leaf
+
+    def as_ref(self) -> m.PointerRef:
+        """This pointer as a value that can travel to another worker."""
+        return m.PointerRef(
+            self.location_id,
+            self.id_at_location,
+            tuple(self.shape),
+            serde.DTYPE_NAMES[self.dtype],
+            self.requires_grad,
+            self.is_leaf,
+        )
+
+    def send_to_location(self, msg: Any) -> Any:
+        """Deliver ``msg`` from the owner to the location and return the reply's value."""
+        return self.owner.send_msg(msg, self.location)
+
+    def __repr__(self) -> str:
+        return f"[PointerTensor | {self.owner.id}:{self.id} -> {self.location_id}:{self.id_at_location}]"
+
+    def __del__(self) -> None:
+        if not self.garbage_collect_data or self.generation != worker.current_generation:
+            return
+        try:
+            self.owner.send_msg(
+                m.Delete(self.id_at_location, f"pointer {self.owner.id}:{self.id} died"),
+                self.location,
+            )
+        except Exception:  # at interpreter exit, or the location is gone: nothing to free
+            pass
+
+
+class MultiPointerTensor:
+    """Pointers to copies of one tensor on several workers; ``.child`` maps worker id to pointer."""
+
+    def __init__(self, children: dict[str, Any]) -> None:
+        self.child = children
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k!r}: {v!r}" for k, v in self.child.items())
+        return f"MultiPointerTensor>{{{inner}}}"
+
+
+def pointer_from_ref(
+    owner: BaseWorker, ref: m.PointerRef, pointer_id: int | None = None
+) -> torch.Tensor:
+    """A new pointer, owned by ``owner``, to what ``ref`` points at (wrapped)."""
+    from fedlab.hook import wrap
+
+    if not isinstance(ref.location, str) or type(ref.id_at_location) is not int:
+        raise serde.SerdeError("a pointer in the message is malformed")
+    if ref.dtype not in serde.DTYPES:
+        raise serde.SerdeError(f"unknown dtype {ref.dtype!r} in the message")
+    ptr = PointerTensor(
+        owner,
+        ref.location,
+        ref.id_at_location,
+        tuple(ref.shape),
+        serde.DTYPES[ref.dtype],
+        bool(ref.requires_grad),
+        bool(ref.is_leaf),
+        pointer_id,
+    )
+    return wrap(ptr)
+
+
+def live_pointers() -> list[PointerTensor]:
+    """Every pointer alive in this process that still frees its object when it dies."""
+    return [p for p in list(_live) if p.garbage_collect_data]
