@@ -24,14 +24,36 @@ __all__ = [
     "VirtualWorker",
     "Wrapper",
     "all_workers",
+    "check",
+    "connect",
+    "draw",
     "exceptions",
+    "explain",
     "get_worker",
     "is_pointer",
     "live_pointers",
     "local_worker",
     "reset",
+    "shutdown_workers",
+    "spawn_workers",
     "subscribe",
+    "trace",
+    "watch",
 ]
+
+
+# Names whose modules import heavier packages (ipywidgets, matplotlib, Ray): loaded on
+# first use, so that ``import fedlab`` stays light and pulls none of them in.
+_LAZY = {
+    "watch": "fedlab.viz",
+    "explain": "fedlab.viz",
+    "trace": "fedlab.viz",
+    "draw": "fedlab.viz",
+    "check": "fedlab.grading",
+    "spawn_workers": "fedlab.transport.ray",
+    "connect": "fedlab.transport.ray",
+    "shutdown_workers": "fedlab.transport.ray",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -40,6 +62,10 @@ def __getattr__(name: str) -> Any:
         from fedlab import hook
 
         return hook.local_worker()
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'fedlab' has no attribute {name!r}")
 
 

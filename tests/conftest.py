@@ -1,0 +1,61 @@
+"""Shared fixtures: a hooked torch, fresh workers, and the transports the core runs on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+import torch
+
+import fedlab as sy
+
+hook = sy.TorchHook(torch)
+
+# Transport name -> factory(ids) returning (workers, teardown). The in-process
+# transport is the reference; others (Ray) register here so that the same core
+# behaviour tests run on every transport from one module.
+TRANSPORTS: dict[str, Callable[[list[str]], tuple[list, Callable[[], None]]]] = {}
+
+
+def _inprocess(ids: list[str]):
+    return [sy.VirtualWorker(hook, id=i) for i in ids], lambda: None
+
+
+TRANSPORTS["inprocess"] = _inprocess
+
+try:  # registered by the Ray transport's test support, when Ray is installed
+    from tests.support.ray_transport import register as _register_ray
+
+    _register_ray(TRANSPORTS)
+except ImportError:
+    pass
+
+
+@pytest.fixture(autouse=True)
+def _fresh_session() -> Iterator[None]:
+    """Every test starts with empty stores and ids counting from 1."""
+    sy.reset()
+    yield
+    sy.reset()
+
+
+@pytest.fixture(params=sorted(TRANSPORTS, key=lambda n: n != "inprocess"))
+def transport(request) -> str:
+    """The name of the transport under test (every core test runs on each)."""
+    return request.param
+
+
+@pytest.fixture
+def workers(transport) -> Iterator[tuple]:
+    """bob, alice and carol on the transport under test."""
+    ws, teardown = TRANSPORTS[transport](["bob", "alice", "carol"])
+    try:
+        yield tuple(ws)
+    finally:
+        teardown()
+
+
+@pytest.fixture
+def me():
+    """The local worker."""
+    return hook.local_worker

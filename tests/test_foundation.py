@@ -1,0 +1,53 @@
+"""The foundation: `make lab` serves JupyterLab, the package imports light, the pins agree."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+
+from tests.support.lab import LAB_FLAGS, ROOT, free_port, running
+
+
+@pytest.mark.slow
+def test_make_lab_serves_the_lessons(tmp_path):
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    port = free_port()
+    cmd = ["make", "--no-print-directory", "lab", f"PORT={port}", f"LAB_ARGS={' '.join(LAB_FLAGS)}"]
+    with running(cmd, port, tmp_path / "lab.log", timeout=180) as base:
+        with urllib.request.urlopen(f"{base}/lab", timeout=10) as r:
+            page = r.read().decode()
+        assert "JupyterLab" in page
+        # The lessons are what the server opens.
+        with urllib.request.urlopen(f"{base}/api/contents/lessons", timeout=10) as r:
+            assert r.status == 200
+
+
+def test_import_fedlab_is_light():
+    code = (
+        "import sys, fedlab, torch; fedlab.TorchHook(torch);"
+        "heavy = [m for m in ('IPython', 'ipywidgets', 'ray', 'matplotlib') if m in sys.modules];"
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_torch_is_pinned_to_the_cpu_build():
+    lock = (ROOT / "requirements.lock").read_text()
+    assert re.search(r"^torch==2\.13\.0$", lock, re.M)
+    import torch
+
+    assert torch.__version__.split("+")[0] == "2.13.0"
+
+
+def test_every_locked_requirement_is_pinned_exactly():
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            assert re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[^=<>~!]+", line), line
