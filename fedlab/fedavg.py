@@ -19,7 +19,8 @@ def aggregate(results: Sequence[tuple[Sequence[torch.Tensor], int]]) -> list[tor
     total = sum(n for _, n in results)
     if total <= 0:
         raise ValueError("the clients' example counts must add up to more than zero")
-    summed = [p * (n / total) for p in results[0][0]]
+    first, n0 = results[0]
+    summed = [p * (n0 / total) for p in first]
     for params, n in results[1:]:
         if len(params) != len(summed):
             raise ValueError("every client must send the same number of parameter tensors")
