@@ -1,0 +1,117 @@
+"""Lesson 2: hooking torch, the local worker, and a first remote worker."""
+
+# %% [markdown]
+# # 2. Setting up
+#
+# **What you will learn**
+#
+# - what "hooking" torch means, and that plain torch keeps working exactly as before;
+# - who `me`, the local worker, is;
+# - how to create a first remote worker, `bob`, and look inside his store.
+
+# %% [markdown]
+# ## Plain torch first
+#
+# fedlab is built on PyTorch. Before we add anything, a tensor is just a tensor:
+
+# %%
+import torch
+
+x = torch.tensor([1, 2, 3, 4, 5])
+y = x + x
+y
+
+# %% [markdown]
+# ## Hooking torch
+#
+# To work on data we cannot see, we need tensors that live somewhere else. fedlab adds
+# this to torch with a *hook*. The course calls the package `sy` (as PySyft did), so
+# code written for the original course runs unchanged.
+
+# %%
+import fedlab as sy
+
+hook = sy.TorchHook(torch)
+hook
+
+# %% [markdown]
+# The hook *adds* a few methods to every tensor and every `nn.Module` (`send`, `get`,
+# `move`, ...) and replaces nothing. Ordinary tensors pay nothing for it and behave as
+# before:
+
+# %%
+print(hasattr(torch.Tensor, "send"), hasattr(torch.nn.Module, "send"))
+torch.tensor([1, 2, 3, 4, 5]) * 2
+
+# %% [markdown]
+# ## `me`, the local worker
+#
+# Every party that can hold tensors is a **worker**. The hook creates one for you: the
+# local worker, called `me`. It is the notebook you are typing into.
+
+# %%
+me = hook.local_worker
+me
+
+# %% [markdown]
+# `sy.local_worker` names the same worker. `#objects:0` counts what `me` keeps on behalf
+# of other workers: nothing yet.
+
+# %%
+sy.local_worker is me
+
+# %% [markdown]
+# Hooking a second time is harmless: fedlab warns and reuses the hook and its `me`.
+
+# %%
+import warnings
+
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    again = sy.TorchHook(torch)
+print(again is hook, "-", caught[0].message)
+
+# %% [markdown]
+# ## A first remote worker: bob
+#
+# A `VirtualWorker` is a pretend machine that lives inside this Python process. It is not
+# a shortcut: every request to it is encoded into bytes and decoded on the other side,
+# exactly as it would be over a network. (Lesson 13 starts workers in other processes.)
+
+# %%
+bob = sy.VirtualWorker(hook, id="bob")
+bob
+
+# %% [markdown]
+# Each worker has an object store: a dictionary from small integer ids to the objects it
+# holds. Bob's is empty, because nobody has sent him anything yet.
+
+# %%
+bob._objects
+
+# %% [markdown]
+# Jupyter lets you run a cell twice. Creating `bob` again gives you back the same bob
+# rather than a second worker with the same name, which would confuse everyone:
+
+# %%
+sy.VirtualWorker(hook, id="bob") is bob
+
+# %% [markdown]
+# Every worker of this session, in the order they were made:
+
+# %%
+alice = sy.VirtualWorker(hook, id="alice")
+sy.all_workers()
+
+# %% [markdown]
+# ## Words to remember
+#
+# - **worker**: a party that holds objects: `me`, `bob`, `alice`.
+# - **store**: a worker's dictionary of objects, `bob._objects`.
+# - **hook**: what teaches torch to send tensors to workers.
+#
+# ## What to try next
+#
+# - Create a worker called `carol` and check that `sy.all_workers()` lists her.
+# - Try `sy.VirtualWorker(hook, id="")`: what does the error say?
+# - Go on to [lesson 3](03-basic-remote-execution.ipynb): send bob a tensor.
