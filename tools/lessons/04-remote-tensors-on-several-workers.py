@@ -1,0 +1,118 @@
+"""Lesson 4: one tensor sent to several workers at once (a multi-pointer)."""
+
+# %% [markdown]
+# # 4. Remote tensors on several workers
+#
+# **What you will learn**
+#
+# - how to send one tensor to two workers in a single call;
+# - what a *multi-pointer* is and how to look inside it;
+# - how operations on a multi-pointer run on every worker;
+# - how to bring the copies back, as a list or summed with `get(sum_results=True)`.
+
+# %%
+import torch
+
+import fedlab as sy
+
+hook = sy.TorchHook(torch)
+bob = sy.VirtualWorker(hook, id="bob")
+alice = sy.VirtualWorker(hook, id="alice")
+
+# %% [markdown]
+# ## One send, two copies
+#
+# `send` accepts several workers. Each receives its own copy of the tensor, and you get
+# back one object that points to all of them: a multi-pointer.
+
+# %%
+x = torch.tensor([1, 2, 3, 4, 5])
+x_ptr = x.send(bob, alice)
+x_ptr
+
+# %% [markdown]
+# Read it line by line: `me:1 -> bob:1` is a pointer, owned by `me` (its own id is 1),
+# to object 1 in bob's store; the second line is the same for alice. Each worker counts
+# its ids on its own, which is why both copies are number 1.
+
+# %%
+print(bob._objects)
+print(alice._objects)
+
+# %% [markdown]
+# Inside the multi-pointer is a `MultiPointerTensor`, and inside that a dictionary from
+# worker id to an ordinary pointer:
+
+# %%
+x_ptr.child
+
+# %%
+x_ptr.child.child
+
+# %% [markdown]
+# Each entry is a normal single pointer, so you can use one worker's copy on its own:
+
+# %%
+bob_ptr = x_ptr.child.child["bob"]
+bob_ptr.location
+
+# %% [markdown]
+# The multi-pointer's `location` lists every worker, in the order you sent to them:
+
+# %%
+x_ptr.location
+
+# %% [markdown]
+# ## Operations run on every worker
+#
+# Arithmetic on a multi-pointer is sent to each worker, which runs it on its own copy.
+# The answer is a new multi-pointer; no values come back to you.
+
+# %%
+y_ptr = x_ptr * 10 + 1
+y_ptr
+
+# %%
+print(bob._objects)
+print(alice._objects)
+
+# %% [markdown]
+# Note the intermediate result of `x_ptr * 10`: it was stored under id 2 on each worker,
+# and deleted as soon as its pointer died (Python dropped it after the `+ 1`). Only the
+# copies of `x` and the final `y` remain.
+#
+# ## Bringing the copies back
+#
+# `get` on a multi-pointer asks every worker for its copy and returns a list. Like any
+# `get`, it removes the objects from the workers' stores.
+
+# %%
+y_ptr.get()
+
+# %%
+print(bob._objects)
+print(alice._objects)
+
+# %% [markdown]
+# With `sum_results=True` the copies are added together once they are back. This is the
+# simplest form of *aggregation*, an idea we will meet again and again: the results of
+# several workers are combined into one.
+
+# %%
+x_ptr.get(sum_results=True)
+
+# %%
+print(bob._objects)
+print(alice._objects)
+
+# %% [markdown]
+# Both stores are empty again: every object that was sent has come back or been freed.
+#
+# ## What to try next
+#
+# - Create `carol` and send a tensor to all three workers. What does
+#   `get(sum_results=True)` return?
+# - Send `torch.tensor([1.0, 2.0])` to bob and alice and compute `(x_ptr ** 2).sum()`.
+#   How many numbers come back with `get()`?
+# - Go on to [lesson 5](05-remote-arithmetic-and-autograd.ipynb): arithmetic and
+#   gradients on bob's machine.
