@@ -1,0 +1,128 @@
+"""The inside of a worker process: a Ray actor that holds one fedlab worker.
+
+Each worker process hooks torch with its own worker as the local worker, so the
+process *is* bob. Messages arrive as fedlab's encoded bytes through one method,
+``recv_msg``, and are handled by the ordinary ``VirtualWorker`` code: the safe codec
+and the operation allowlist protect bob exactly as they do in process. Pointers to
+other workers reach their actors by name (a resolver installed in ``fedlab.worker``).
+
+The actor is threaded (``max_concurrency``): while bob handles a ``move``, he calls
+alice, and alice may call bob back (a chain) without waiting for bob to finish.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fedlab import events, serde, worker
+from fedlab import messages as m
+from fedlab.transport import wire
+
+# The events a message handler causes are collected per handling thread, then sent
+# back with its reply (only when the caller listens).
+_local = threading.local()
+
+
+def _collect(event: events.Event) -> None:
+    sink = getattr(_local, "sink", None)
+    if sink is not None:
+        sink.append(event)
+
+
+def collecting() -> bool:
+    """True while this thread handles a message whose caller wants the events."""
+    return getattr(_local, "sink", None) is not None
+
+
+def load_data(path: str | os.PathLike) -> list[tuple[str, torch.Tensor]]:
+    """A data owner's ``.pt`` file: a tensor, or a dict of named tensors (``weights_only``)."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise FileNotFoundError(f"no data file at {p}")
+    # weights_only=True: the file may hold tensors and plain containers, never code.
+    obj = torch.load(p, map_location="cpu", weights_only=True)
+    if isinstance(obj, torch.Tensor):
+        obj = {"data": obj}
+    if not isinstance(obj, dict) or not obj:
+        raise ValueError(f"{p} must hold a tensor or a dict of named tensors, e.g. "
+                         "torch.save({'data': x, 'target': y}, 'bob.pt')")  # fmt: skip
+    bad = [k for k, v in obj.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
+    if bad:
+        raise ValueError(f"{p}: every entry must be a tensor under a name; not {bad[0]!r}")
+    return list(obj.items())
+
+
+class WorkerActor:
+    """A Ray actor holding the worker ``worker_id`` (and the data it was started with)."""
+
+    def __init__(self, worker_id: str, data_path: str | None = None) -> None:
+        from fedlab.hook import TorchHook
+        from fedlab.transport import proxy
+
+        self.worker = worker.VirtualWorker(None, id=worker_id)
+        TorchHook(torch, local_worker=self.worker)
+        events.subscribe(_collect)
+        proxy.install_resolver(in_worker_process=True)
+        self.data = load_data(data_path) if data_path else []
+        self._store_data()
+
+    def _store_data(self) -> None:
+        # The data a worker was started with takes ids 1, 2, ... in the file's order,
+        # and comes back under the same ids after every reset.
+        for _name, t in self.data:
+            self.worker.store(t.detach().clone())
+
+    def _run(self, listening: bool, fn, *args) -> tuple[Any, list[events.Event]]:
+        if not listening:
+            return fn(*args), []
+        sink: list[events.Event] = []
+        _local.sink = sink
+        try:
+            return fn(*args), sink
+        finally:
+            _local.sink = None
+
+    def recv_msg(self, data: bytes, listening: bool = False) -> bytes:
+        """Handle one encoded fedlab message; the reply, framed with the events it caused."""
+        reply, evs = self._run(listening, self.worker.recv_msg, data)
+        return wire.frame(reply, evs)
+
+    def reset(self, listening: bool = False) -> bytes:
+        """Empty the store and restart the id counter (``sy.reset()`` in the notebook)."""
+
+        def reset() -> bytes:
+            # Pointers this worker held before the reset must not delete anything later.
+            worker.current_generation = next(worker.generation)
+            self.worker._reset()
+            self._store_data()
+            return b""
+
+        reply, evs = self._run(listening, reset)
+        return wire.frame(reply, evs)
+
+    def snapshot(self) -> bytes:
+        """A copy of the store for views and tests: tensors, and pointers as references."""
+        out: dict[int, Any] = {}
+        for k, v in list(self.worker._objects.items()):
+            value = worker.to_value(v)
+            out[k] = ("pointer", value) if isinstance(value, m.PointerRef) else value
+        return serde.encode(out)
+
+    def data_index(self) -> bytes:
+        """The names, ids, shapes and dtypes of the data this worker was started with."""
+        rows = tuple(
+            (name, i + 1, tuple(t.shape), serde.DTYPE_NAMES[t.dtype])
+            for i, (name, t) in enumerate(self.data)
+        )
+        return serde.encode(rows)
+
+    def ping(self) -> tuple[int, str]:
+        """This worker process's pid and Ray node id (to check it is alive, and where)."""
+        import ray
+
+        return os.getpid(), ray.get_runtime_context().get_node_id()
