@@ -1,0 +1,173 @@
+"""The live panel: exact text renderings, marks and reasons, and the subscription lifecycle."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+import torch
+
+import fedlab as sy
+from fedlab import events
+from fedlab.viz import panel as panel_mod
+
+
+@pytest.fixture(autouse=True)
+def _no_panels_left():
+    yield
+    panel_mod.close_all()
+
+
+@pytest.fixture
+def bob():
+    return sy.VirtualWorker(sy.local_worker.hook, id="bob")
+
+
+@pytest.fixture
+def alice():
+    return sy.VirtualWorker(sy.local_worker.hook, id="alice")
+
+
+def test_send_then_delete_marks_new_then_deleted_with_reason(bob):
+    p = sy.watch(bob)
+    assert repr(p) == "fedlab panel: bob\nbob  0 objects; in 0 msgs 0 B, out 0 msgs 0 B"
+    x = torch.tensor([1, 2, 3]).send(bob)
+    assert repr(p) == (
+        "fedlab panel: bob\n"
+        "bob  1 object; in 1 msg 73 B, out 1 msg 11 B\n"
+        "  +  bob:1  tensor  int64[3]  [1, 2, 3]"
+    )
+    p.end_cell()  # a cell ended: the mark fades
+    assert repr(p).endswith("\n     bob:1  tensor  int64[3]  [1, 2, 3]")
+    del x
+    assert repr(p) == (
+        "fedlab panel: bob\n"
+        "bob  0 objects; in 2 msgs 123 B, out 2 msgs 14 B\n"
+        "  x  bob:1  tensor  int64[3]  deleted: pointer me:1 died"
+    )
+    p.end_cell()
+    assert repr(p) == "fedlab panel: bob\nbob  0 objects; in 2 msgs 123 B, out 2 msgs 14 B"
+
+
+def test_chains_read_left_to_right_and_me_shows_held_pointers(bob, alice):
+    me = sy.local_worker
+    x = torch.tensor([1.0, 2.0]).send(bob)
+    p = sy.watch(me, alice, bob)  # the initial state comes from the stores: no marks
+    y = x.send(alice)
+    assert repr(p) == (
+        "fedlab panel: me, alice, bob\n"
+        "me  1 pointer held; in 1 msg 11 B, out 1 msg 68 B\n"
+        "  x  me:1 -> bob:1    pointer  float32[2]  deleted: sent to alice\n"
+        "  +  me:2 -> alice:1  pointer  float32[2]\n"
+        "alice  1 object; in 1 msg 68 B, out 1 msg 11 B\n"
+        "  +  alice:1 -> bob:1  pointer  float32[2]\n"
+        "bob  1 object; in 0 msgs 0 B, out 0 msgs 0 B\n"
+        "     bob:1  tensor  float32[2]  [1, 2]"
+    )
+    del x, y
+
+
+@pytest.mark.parametrize(
+    ("action", "reason"),
+    [("get", "get"), ("move", "move to alice"), ("clear", "clear_objects")],
+)
+def test_deletion_reasons(bob, alice, action, reason):
+    x = torch.tensor([[1, 2], [3, 4]]).send(bob)
+    p = sy.watch(bob)
+    if action == "get":
+        x.get()
+    elif action == "move":
+        x.move(alice)
+    else:
+        bob.clear_objects()
+    assert repr(p).splitlines()[-1] == f"  x  bob:1  tensor  int64[2, 2]  deleted: {reason}"
+
+
+def test_long_loops_list_only_the_last_deleted_objects(bob):
+    p = sy.watch(bob)
+    for i in range(1000):
+        x = torch.tensor([i]).send(bob)
+    lines = repr(p).splitlines()
+    assert lines[1] == "bob  1 object; in 1999 msgs 108.8 kB, out 1999 msgs 14.0 kB"
+    assert lines[2:] == [
+        "  x  bob:997   tensor  int64[1]  deleted: pointer me:997 died",
+        "  x  bob:998   tensor  int64[1]  deleted: pointer me:998 died",
+        "  x  bob:999   tensor  int64[1]  deleted: pointer me:999 died",
+        "  +  bob:1000  tensor  int64[1]  [999]",
+        "  ... and 996 more deleted",
+    ]
+    del x
+
+
+def test_rewatching_replaces_the_panel_and_does_not_grow_subscribers(bob, alice):
+    before = len(events.bus.subscriptions)
+    first = sy.watch(bob)
+    for _ in range(5):
+        sy.watch(bob)
+    assert first.closed
+    assert len(events.bus.subscriptions) == before + 1
+    other = sy.watch(bob, alice)  # another set of workers: a second panel
+    assert len(events.bus.subscriptions) == before + 2
+    other.close()
+    panel_mod.close_all()
+    assert len(events.bus.subscriptions) == before
+
+
+def test_a_forgotten_panel_unsubscribes(bob):
+    before = len(events.bus.subscriptions)
+    p = panel_mod.Panel(["bob"])  # not registered: only this name holds it
+    assert len(events.bus.subscriptions) == before + 1
+    del p
+    gc.collect()
+    assert len(events.bus.subscriptions) == before
+
+
+def test_displayed_panel_bundle_and_live_widget_updates(bob, monkeypatch):
+    monkeypatch.setattr(panel_mod, "INTERVAL", 0.0)  # paint on every event
+    p = sy.watch(bob)
+    bundle = p._repr_mimebundle_()
+    assert set(bundle) == {
+        "text/plain",
+        "text/html",
+        "application/vnd.jupyter.widget-view+json",
+    }
+    assert bundle["text/plain"] == repr(p)
+    widget = p._widget
+    assert 'data-worker="bob"' in widget.value and "fedlab-row" not in widget.value
+    x = torch.tensor([5.0]).send(bob)
+    assert 'data-ref="bob:1"' in widget.value and "fedlab-new" in widget.value
+    del x
+    assert "fedlab-deleted" in widget.value and "pointer me:1 died" in widget.value
+    p.close()
+    assert widget.comm is None  # closed with the panel
+
+
+def test_paints_are_throttled_while_a_cell_runs(bob, monkeypatch):
+    p = sy.watch(bob)
+    p._repr_mimebundle_()
+    paints = []
+    monkeypatch.setattr(
+        type(p._widget), "value", property(lambda s: "", lambda s, v: paints.append(v))
+    )
+    for i in range(200):
+        x = torch.tensor([i]).send(bob)
+    assert 1 <= len(paints) <= 5  # a fast loop: the first event paints, then a few per second
+    p.end_cell()  # the cell ended: the final state is painted
+    assert "bob:200" in paints[-1]
+    del x
+
+
+def test_html_is_deterministic_and_escaped(bob):
+    x = torch.tensor([1.5]).send(bob)
+    p = sy.watch(bob)
+    assert p._repr_html_() == p._repr_html_()
+    assert "<script" not in p._repr_html_()
+    assert "#2563eb" in p._repr_html_()  # bob is blue in every view
+    del x
+
+
+def test_watch_needs_real_workers():
+    with pytest.raises(TypeError, match="watch"):
+        sy.watch(3)
+    with pytest.raises(sy.exceptions.WorkerNotFoundError):
+        sy.watch("nobody")
