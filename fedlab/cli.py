@@ -1,4 +1,4 @@
-"""The ``fedlab`` command: ``fedlab grade ...`` for instructors, ``fedlab worker ...`` for data owners."""
+"""The ``fedlab`` command: ``grade`` for instructors, ``worker`` for data owners."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ import sys
 # module path -> (name, one-line help). A module provides add_arguments(parser) and run(args).
 SUBCOMMANDS = {
     "fedlab.grading.cli": ("grade", "grade exercise submissions"),
-    "fedlab.transport.worker_cli": ("worker", "run a named worker process that joins a Ray cluster"),
+    "fedlab.transport.worker_cli": (
+        "worker",
+        "run a named worker process that joins a Ray cluster",
+    ),
 }
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 @dataclass(frozen=True)
 class MessageEvent:
-    """A message went from ``sender`` to ``receiver`` (``kind`` is e.g. ``send``, ``op``, ``reply``)."""
+    """A message went from ``sender`` to ``receiver`` (``kind``: ``send``, ``op``, ``reply``...)."""
 
     kind: str
     sender: str

@@ -375,15 +375,45 @@ LOCAL: dict[str, Any] = {
     "Tensor.requires_grad.__set__": _set_requires_grad,
     **{
         f"Tensor.{a}.__get__": _static(f"Tensor.{a}.__get__")
-        for a in """device layout is_sparse is_cuda is_cpu is_meta is_quantized is_mkldnn
-        is_nested is_mps is_xpu is_sparse_csr itemsize is_xla is_ipu is_vulkan is_maia
-        is_mtia""".split()
+        for a in [
+            "device",
+            "layout",
+            "is_sparse",
+            "is_cuda",
+            "is_cpu",
+            "is_meta",
+            "is_quantized",
+            "is_mkldnn",
+            "is_nested",
+            "is_mps",
+            "is_xpu",
+            "is_sparse_csr",
+            "itemsize",
+            "is_xla",
+            "is_ipu",
+            "is_vulkan",
+            "is_maia",
+            "is_mtia",
+        ]
     },
     **{
         n: _reveal(n)
-        for n in """Tensor.__bool__ Tensor.item Tensor.tolist Tensor.numpy Tensor.__float__
-        Tensor.__int__ Tensor.__index__ Tensor.__array__ Tensor.__complex__ Tensor.__contains__
-        Tensor.data_ptr Tensor.storage Tensor.untyped_storage Tensor.__array_wrap__""".split()
+        for n in [
+            "Tensor.__bool__",
+            "Tensor.item",
+            "Tensor.tolist",
+            "Tensor.numpy",
+            "Tensor.__float__",
+            "Tensor.__int__",
+            "Tensor.__index__",
+            "Tensor.__array__",
+            "Tensor.__complex__",
+            "Tensor.__contains__",
+            "Tensor.data_ptr",
+            "Tensor.storage",
+            "Tensor.untyped_storage",
+            "Tensor.__array_wrap__",
+        ]
     },
 }
 
@@ -535,8 +565,9 @@ class TorchHook:
             return _hook
         return super().__new__(cls)
 
-    def __init__(self, torch_module: Any = torch, local_worker: BaseWorker | None = None,
-                 **kwargs: Any) -> None:  # fmt: skip
+    def __init__(
+        self, torch_module: Any = torch, local_worker: BaseWorker | None = None, **kwargs: Any
+    ) -> None:
         global _hook
         if _hook is self:
             return

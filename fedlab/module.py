@@ -52,7 +52,9 @@ def _become_local(t: torch.Tensor, value: torch.Tensor) -> None:
     """Turn the pointer object ``t`` back into a local tensor holding ``value``."""
     ptr = t.__dict__.pop("child")
     ptr.garbage_collect_data = False
-    t.__class__ = t.__dict__.pop(_HOME, nn.Parameter if isinstance(t, nn.Parameter) else torch.Tensor)
+    t.__class__ = t.__dict__.pop(
+        _HOME, nn.Parameter if isinstance(t, nn.Parameter) else torch.Tensor
+    )
     with torch.no_grad():
         t.data = value.detach()
         t.grad = None if value.grad is None else value.grad.detach()
@@ -144,7 +146,9 @@ def _check_optimizer_state(optimizer: torch.optim.Optimizer, args: Any, kwargs: 
                 continue
             where = _child(p).location_id if is_pointer(p) else "me"
             for key, value in state.items():
-                if not isinstance(value, torch.Tensor) or (value.dim() == 0 and not is_pointer(value)):
+                if not isinstance(value, torch.Tensor) or (
+                    value.dim() == 0 and not is_pointer(value)
+                ):
                     continue  # step counters are local scalars by design
                 held = _child(value).location_id if is_pointer(value) else "me"
                 if held != where:

@@ -92,7 +92,8 @@ class PointerTensor:
         return self.owner.send_msg(msg, self.location)
 
     def __repr__(self) -> str:
-        return f"[PointerTensor | {self.owner.id}:{self.id} -> {self.location_id}:{self.id_at_location}]"
+        where = f"{self.location_id}:{self.id_at_location}"
+        return f"[PointerTensor | {self.owner.id}:{self.id} -> {where}]"
 
     def __del__(self) -> None:
         if not self.garbage_collect_data or self.generation != worker.current_generation:
@@ -142,4 +143,5 @@ def pointer_from_ref(
 
 def live_pointers() -> list[PointerTensor]:
     """Every pointer alive in this process that still frees its object when it dies."""
-    return [p for p in list(_live) if p.garbage_collect_data]
+    gen = worker.current_generation
+    return [p for p in list(_live) if p.garbage_collect_data and p.generation == gen]

@@ -17,11 +17,20 @@ from fedlab.exceptions import SerdeError
 DTYPES: dict[str, torch.dtype] = {
     str(d).removeprefix("torch."): d
     for d in (
-        torch.float64, torch.float32, torch.float16, torch.bfloat16,
-        torch.complex64, torch.complex128,
-        torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8, torch.bool,
+        torch.float64,
+        torch.float32,
+        torch.float16,
+        torch.bfloat16,
+        torch.complex64,
+        torch.complex128,
+        torch.int64,
+        torch.int32,
+        torch.int16,
+        torch.int8,
+        torch.uint8,
+        torch.bool,
     )
-}  # fmt: skip
+}
 DTYPE_NAMES = {d: n for n, d in DTYPES.items()}
 MEMORY_FORMATS = {
     "preserve_format": torch.preserve_format,
@@ -47,6 +56,7 @@ def register(code: int):
         MESSAGE_CLASSES[code] = cls
         MESSAGE_CODES[cls] = code
         cls._fields = tuple(cls.__dataclass_fields__)
+        _ENCODERS[cls] = _enc_message
         return cls
 
     return wrap
@@ -63,62 +73,96 @@ def tensor_bytes(t: torch.Tensor) -> bytes:
 def _enc(v: Any, out: bytearray, depth: int) -> None:
     if depth > MAX_DEPTH:
         raise SerdeError("this value is nested too deeply to send")
-    t = type(v)
-    if v is None:
-        out += b"N"
-    elif v is True:
-        out += b"T"
-    elif v is False:
-        out += b"F"
-    elif t is int:
-        if not -(2**63) <= v < 2**63:
-            raise SerdeError(f"the integer {v} is too large to send")
-        out += b"i"
-        out += _Q.pack(v)
-    elif t is float:
-        out += b"f"
-        out += _D.pack(v)
-    elif t is str:
-        _enc_str(v, out, b"s")
-    elif t is bytes:
-        out += b"b"
-        out += _I.pack(len(v))
-        out += v
-    elif t is tuple or t is list:
-        out += b"t" if t is tuple else b"l"
-        out += _I.pack(len(v))
-        for x in v:
-            _enc(x, out, depth + 1)
-    elif t is dict:
-        out += b"d"
-        out += _I.pack(len(v))
-        for k, x in v.items():
-            _enc(k, out, depth + 1)
-            _enc(x, out, depth + 1)
-    elif t in MESSAGE_CODES:
-        out += b"M"
-        out.append(MESSAGE_CODES[t])
-        for name in t._fields:
-            _enc(getattr(v, name), out, depth + 1)
+    # One dict lookup by exact type keeps the common case (small messages) fast.
+    enc = _ENCODERS.get(type(v))
+    if enc is not None:
+        enc(v, out, depth)
     elif isinstance(v, torch.Tensor):
         _enc_tensor(v, out, depth)
-    elif t is torch.Size:
-        out += b"z"
-        _enc(tuple(v), out, depth + 1)
-    elif t is torch.dtype:
-        _enc_str(DTYPE_NAMES.get(v) or _unsendable(v), out, b"y")
-    elif t is slice:
-        out += b"c"
-        for x in (v.start, v.stop, v.step):
-            _enc(x, out, depth + 1)
-    elif v is Ellipsis:
-        out += b"e"
-    elif t is torch.memory_format:
-        _enc_str(MEMORY_FORMAT_NAMES[v], out, b"m")
-    elif t is torch.device:
-        _enc_str(str(v), out, b"v")
     else:
         _unsendable(v)
+
+
+def _enc_none(v, out, depth):
+    out += b"N"
+
+
+def _enc_bool(v, out, depth):
+    out += b"T" if v else b"F"
+
+
+def _enc_int(v, out, depth):
+    if not -(2**63) <= v < 2**63:
+        raise SerdeError(f"the integer {v} is too large to send")
+    out += b"i"
+    out += _Q.pack(v)
+
+
+def _enc_float(v, out, depth):
+    out += b"f"
+    out += _D.pack(v)
+
+
+def _enc_bytes(v, out, depth):
+    out += b"b"
+    out += _I.pack(len(v))
+    out += v
+
+
+def _enc_seq(v, out, depth):
+    out += b"t" if type(v) is tuple else b"l"
+    out += _I.pack(len(v))
+    for x in v:
+        _enc(x, out, depth + 1)
+
+
+def _enc_dict(v, out, depth):
+    out += b"d"
+    out += _I.pack(len(v))
+    for k, x in v.items():
+        _enc(k, out, depth + 1)
+        _enc(x, out, depth + 1)
+
+
+def _enc_message(v, out, depth):
+    out += b"M"
+    out.append(MESSAGE_CODES[type(v)])
+    for name in v._fields:
+        _enc(getattr(v, name), out, depth + 1)
+
+
+def _enc_size(v, out, depth):
+    out += b"z"
+    _enc(tuple(v), out, depth + 1)
+
+
+def _enc_dtype(v, out, depth):
+    _enc_str(DTYPE_NAMES.get(v) or _unsendable(v), out, b"y")
+
+
+def _enc_slice(v, out, depth):
+    out += b"c"
+    for x in (v.start, v.stop, v.step):
+        _enc(x, out, depth + 1)
+
+
+_ENCODERS: dict[type, Any] = {
+    type(None): _enc_none,
+    bool: _enc_bool,
+    int: _enc_int,
+    float: _enc_float,
+    str: lambda v, out, depth: _enc_str(v, out, b"s"),
+    bytes: _enc_bytes,
+    tuple: _enc_seq,
+    list: _enc_seq,
+    dict: _enc_dict,
+    torch.Size: _enc_size,
+    torch.dtype: _enc_dtype,
+    slice: _enc_slice,
+    type(Ellipsis): lambda v, out, depth: out.extend(b"e"),
+    torch.memory_format: lambda v, out, depth: _enc_str(MEMORY_FORMAT_NAMES[v], out, b"m"),
+    torch.device: lambda v, out, depth: _enc_str(str(v), out, b"v"),
+}
 
 
 def _unsendable(v: Any):
@@ -152,9 +196,11 @@ def _enc_tensor(t: torch.Tensor, out: bytearray, depth: int) -> None:
     for n in t.shape:
         out += _Q.pack(n)
     out.append(1 if t.requires_grad else 0)
-    raw = tensor_bytes(t)
-    out += _Q.pack(len(raw))
-    out += raw
+    flat = t.detach().contiguous().reshape(-1)
+    out += _Q.pack(flat.numel() * flat.element_size())
+    if flat.numel():
+        # Straight from the tensor's memory into the message: no intermediate bytes.
+        out += memoryview(flat.view(torch.uint8).numpy())
     grad = t.grad if t.is_leaf else None
     _enc(None if grad is None else grad.detach(), out, depth + 1)
 
@@ -166,121 +212,161 @@ def encode(value: Any) -> bytes:
     return bytes(out)
 
 
-class _Reader:
-    __slots__ = ("buf", "pos")
-
-    def __init__(self, buf: bytes) -> None:
-        self.buf = memoryview(buf)
-        self.pos = 0
-
-    def take(self, n: int) -> memoryview:
-        if n < 0 or self.pos + n > len(self.buf):
-            raise SerdeError("the message ends too early (truncated or corrupted bytes)")
-        chunk = self.buf[self.pos : self.pos + n]
-        self.pos += n
-        return chunk
-
-    def unpack(self, s: struct.Struct):
-        return s.unpack(self.take(s.size))[0]
-
-    def text(self) -> str:
-        try:
-            return str(self.take(self.unpack(_I)), "utf-8")
-        except UnicodeDecodeError as e:
-            raise SerdeError("a string in the message is not valid UTF-8") from e
+_EARLY = "the message ends too early (truncated or corrupted bytes)"
 
 
-def _dec(r: _Reader, depth: int) -> Any:
+def _truncated() -> SerdeError:
+    return SerdeError("the message ends too early (truncated or corrupted bytes)")
+
+
+def _text(buf: bytes, pos: int) -> tuple[str, int]:
+    (n,) = _I.unpack_from(buf, pos)
+    pos += 4
+    if pos + n > len(buf):
+        raise _truncated()
+    try:
+        return buf[pos : pos + n].decode(), pos + n
+    except UnicodeDecodeError as e:
+        raise SerdeError("a string in the message is not valid UTF-8") from e
+
+
+_N, _T, _F, _INT, _FLT, _STR, _BYT = b"N"[0], b"T"[0], b"F"[0], b"i"[0], b"f"[0], b"s"[0], b"b"[0]
+_TUP, _LST, _DCT, _MSG, _TEN = b"t"[0], b"l"[0], b"d"[0], b"M"[0], b"X"[0]
+
+
+def _dec(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
+    """Decode one value at ``pos``; return it and the position after it."""
     if depth > MAX_DEPTH:
         raise SerdeError("the message is nested too deeply")
-    tag = bytes(r.take(1))
-    if tag == b"N":
-        return None
-    if tag == b"T":
-        return True
-    if tag == b"F":
-        return False
-    if tag == b"i":
-        return r.unpack(_Q)
-    if tag == b"f":
-        return r.unpack(_D)
-    if tag == b"s":
-        return r.text()
-    if tag == b"b":
-        return bytes(r.take(r.unpack(_I)))
-    if tag in (b"t", b"l"):
-        n = r.unpack(_I)
-        items = [_dec(r, depth + 1) for _ in range(min(n, len(r.buf)) if n else 0)]
-        if len(items) != n:
-            raise SerdeError("the message ends too early (truncated or corrupted bytes)")
-        return tuple(items) if tag == b"t" else items
-    if tag == b"d":
-        n = r.unpack(_I)
-        d: dict = {}
-        for _ in range(n):
-            k = _dec(r, depth + 1)
-            if type(k) not in (str, int):
-                raise SerdeError("dictionary keys in a message must be strings or integers")
-            d[k] = _dec(r, depth + 1)
-        return d
-    if tag == b"M":
-        cls = MESSAGE_CLASSES.get(r.take(1)[0])
+    if pos >= len(buf):
+        raise _truncated()
+    tag = buf[pos]
+    pos += 1
+    if tag == _MSG:
+        if pos >= len(buf):
+            raise _truncated()
+        cls = MESSAGE_CLASSES.get(buf[pos])
         if cls is None:
             raise SerdeError("the message names an unknown message kind")
-        return cls(*(_dec(r, depth + 1) for _ in cls._fields))
-    if tag == b"X":
-        return _dec_tensor(r, depth)
-    if tag == b"z":
-        shape = _dec(r, depth + 1)
+        pos += 1
+        fields = []
+        for _ in cls._fields:
+            v, pos = _dec(buf, pos, depth + 1)
+            fields.append(v)
+        return cls(*fields), pos
+    if tag == _INT:
+        return _Q.unpack_from(buf, pos)[0], pos + 8
+    if tag == _STR:
+        return _text(buf, pos)
+    if tag in (_TUP, _LST):
+        (n,) = _I.unpack_from(buf, pos)
+        pos += 4
+        if n > len(buf) - pos:  # each item takes at least one byte
+            raise _truncated()
+        items = []
+        for _ in range(n):
+            v, pos = _dec(buf, pos, depth + 1)
+            items.append(v)
+        return (tuple(items) if tag == _TUP else items), pos
+    if tag == _N:
+        return None, pos
+    if tag == _T:
+        return True, pos
+    if tag == _F:
+        return False, pos
+    if tag == _FLT:
+        return _D.unpack_from(buf, pos)[0], pos + 8
+    if tag == _DCT:
+        (n,) = _I.unpack_from(buf, pos)
+        pos += 4
+        if n > len(buf) - pos:
+            raise _truncated()
+        d: dict = {}
+        for _ in range(n):
+            k, pos = _dec(buf, pos, depth + 1)
+            if type(k) not in (str, int):
+                raise SerdeError("dictionary keys in a message must be strings or integers")
+            d[k], pos = _dec(buf, pos, depth + 1)
+        return d, pos
+    if tag == _TEN:
+        return _dec_tensor(buf, pos, depth)
+    if tag == _BYT:
+        (n,) = _I.unpack_from(buf, pos)
+        pos += 4
+        if pos + n > len(buf):
+            raise _truncated()
+        return bytes(buf[pos : pos + n]), pos + n
+    return _dec_rare(buf, pos, depth, tag)
+
+
+def _dec_rare(buf: bytes, pos: int, depth: int, tag: int) -> tuple[Any, int]:
+    t = bytes([tag])
+    if t == b"z":
+        shape, pos = _dec(buf, pos, depth + 1)
         if type(shape) is not tuple or not all(type(n) is int for n in shape):
             raise SerdeError("a torch.Size in the message is malformed")
-        return torch.Size(shape)
-    if tag == b"y":
-        name = r.text()
+        return torch.Size(shape), pos
+    if t == b"y":
+        name, pos = _text(buf, pos)
         if name not in DTYPES:
             raise SerdeError(f"unknown dtype {name!r} in the message")
-        return DTYPES[name]
-    if tag == b"c":
-        return slice(_dec(r, depth + 1), _dec(r, depth + 1), _dec(r, depth + 1))
-    if tag == b"e":
-        return Ellipsis
-    if tag == b"m":
-        name = r.text()
+        return DTYPES[name], pos
+    if t == b"c":
+        start, pos = _dec(buf, pos, depth + 1)
+        stop, pos = _dec(buf, pos, depth + 1)
+        step, pos = _dec(buf, pos, depth + 1)
+        return slice(start, stop, step), pos
+    if t == b"e":
+        return Ellipsis, pos
+    if t == b"m":
+        name, pos = _text(buf, pos)
         if name not in MEMORY_FORMATS:
             raise SerdeError(f"unknown memory format {name!r} in the message")
-        return MEMORY_FORMATS[name]
-    if tag == b"v":
-        name = r.text()
+        return MEMORY_FORMATS[name], pos
+    if t == b"v":
+        name, pos = _text(buf, pos)
         if name != "cpu":
             raise SerdeError(f"workers compute on the CPU only, not on {name!r}")
-        return torch.device("cpu")
-    raise SerdeError(f"unknown tag {tag!r} in the message (not fedlab bytes?)")
+        return torch.device("cpu"), pos
+    raise SerdeError(f"unknown tag {t!r} in the message (not fedlab bytes?)")
 
 
-def _dec_tensor(r: _Reader, depth: int) -> torch.Tensor:
-    name = _dec(r, depth + 1)
+_ITEMSIZE = {d: torch.empty((), dtype=d).element_size() for d in DTYPES.values()}
+
+
+def _dec_tensor(buf: bytes, pos: int, depth: int) -> tuple[torch.Tensor, int]:
+    name, pos = _dec(buf, pos, depth + 1)
     if name not in DTYPES:
         raise SerdeError(f"unknown dtype {name!r} in the message")
     dtype = DTYPES[name]
-    ndim = r.take(1)[0]
-    shape = [r.unpack(_Q) for _ in range(ndim)]
+    if pos >= len(buf):
+        raise _truncated()
+    ndim = buf[pos]
+    pos += 1
+    shape = list(struct.unpack_from(f"<{ndim}q", buf, pos))
+    pos += 8 * ndim
     if any(n < 0 for n in shape):
         raise SerdeError("a tensor in the message has a negative dimension")
-    requires_grad = bool(r.take(1)[0])
-    nbytes = r.unpack(_Q)
+    if pos >= len(buf):
+        raise _truncated()
+    requires_grad = bool(buf[pos])
+    (nbytes,) = _Q.unpack_from(buf, pos + 1)
+    pos += 9
     numel = 1
     for n in shape:
         numel *= n
-    itemsize = torch.empty((), dtype=dtype).element_size()
-    if nbytes != numel * itemsize:
+    if nbytes != numel * _ITEMSIZE[dtype]:
         raise SerdeError("a tensor's byte count does not match its shape and dtype")
-    raw = r.take(nbytes)
+    if pos + nbytes > len(buf):
+        raise _truncated()
     if numel == 0:
         t = torch.empty(shape, dtype=dtype)
     else:
         # One copy out of the message buffer, so the tensor owns writable memory.
-        t = torch.frombuffer(bytearray(raw), dtype=torch.uint8).view(dtype).reshape(shape)
-    grad = _dec(r, depth + 1)
+        raw = bytearray(memoryview(buf)[pos : pos + nbytes])
+        t = torch.frombuffer(raw, dtype=torch.uint8).view(dtype).reshape(shape)
+    pos += nbytes
+    grad, pos = _dec(buf, pos, depth + 1)
     if requires_grad:
         if not (dtype.is_floating_point or dtype.is_complex):
             raise SerdeError("only floating-point tensors can require gradients")
@@ -289,20 +375,20 @@ def _dec_tensor(r: _Reader, depth: int) -> torch.Tensor:
         if not isinstance(grad, torch.Tensor) or grad.shape != t.shape:
             raise SerdeError("a tensor's gradient in the message has the wrong shape")
         t.grad = grad
-    return t
+    return t, pos
 
 
 def decode(data: bytes) -> Any:
     """Decode bytes made by ``encode``; malformed bytes raise ``SerdeError``."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise SerdeError(f"expected bytes, got {type(data).__name__}")
-    r = _Reader(data)
+    buf = bytes(data) if not isinstance(data, bytes) else data
     try:
-        value = _dec(r, 0)
+        value, pos = _dec(buf, 0, 0)
     except SerdeError:
         raise
     except (struct.error, TypeError, ValueError, RuntimeError, OverflowError) as e:
         raise SerdeError(f"the bytes are not a well-formed fedlab message ({e})") from e
-    if r.pos != len(r.buf):
+    if pos != len(buf):
         raise SerdeError("there are stray bytes after the end of the message")
     return value

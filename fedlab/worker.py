@@ -76,10 +76,10 @@ def summary(msg: Any) -> tuple[str, str, tuple[int, ...]]:
         ids = tuple(a.id for a in _refs(msg.args) + _refs(list(msg.kwargs.values())))
         return kind, allowlist.short(msg.op), ids
     if isinstance(msg, m.SendObject):
-        k, s = describe(msg.obj) if isinstance(msg.obj, torch.Tensor) else ("pointer", "")
-        if isinstance(msg.obj, m.PointerRef):
-            s = f"pointer -> {msg.obj.location}:{msg.obj.id_at_location}"
-        return kind, s, ()
+        obj = msg.obj
+        if isinstance(obj, m.PointerRef):
+            return kind, f"pointer -> {obj.location}:{obj.id_at_location}", ()
+        return kind, describe(obj)[1], ()
     if isinstance(msg, (m.Fetch, m.Delete, m.RemoteGet)):
         return kind, f"id {msg.id}", (msg.id,)
     if isinstance(msg, m.Move):
@@ -183,7 +183,10 @@ class BaseWorker:
     def store(self, obj: Any, obj_id: int | None = None) -> int:
         """Keep ``obj`` under a new id (or ``obj_id``) and return the id."""
         if obj_id is None:
-            obj_id = self.new_id()
+            child = getattr(obj, "child", None)
+            # A pointer this worker owns is kept under its own id: "alice:2 -> bob:2" at key 2.
+            owned = child is not None and getattr(child, "owner", None) is self
+            obj_id = child.id if owned else self.new_id()
         self._objects[obj_id] = obj
         if events.bus:
             kind, text = describe(obj)
@@ -382,13 +385,21 @@ def stored_descriptor(obj_id: int, t: torch.Tensor, existing: bool) -> m.Stored:
     child = getattr(t, "child", None)
     if child is not None and hasattr(child, "id_at_location"):
         return m.Stored(
-            obj_id, tuple(child.shape), serde.DTYPE_NAMES[child.dtype],
-            child.requires_grad, child.is_leaf, existing,
-        )  # fmt: skip
+            obj_id,
+            tuple(child.shape),
+            serde.DTYPE_NAMES[child.dtype],
+            child.requires_grad,
+            child.is_leaf,
+            existing,
+        )
     return m.Stored(
-        obj_id, tuple(t.shape), serde.DTYPE_NAMES.get(t.dtype, str(t.dtype)),
-        t.requires_grad, t.is_leaf, existing,
-    )  # fmt: skip
+        obj_id,
+        tuple(t.shape),
+        serde.DTYPE_NAMES.get(t.dtype, str(t.dtype)),
+        t.requires_grad,
+        t.is_leaf,
+        existing,
+    )
 
 
 def to_value(obj: Any) -> Any:

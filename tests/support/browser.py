@@ -23,7 +23,9 @@ FLAGS = [
 def require_chromium() -> str:
     """The chromium binary, or skip the test with a visible reason."""
     if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium); .ci/run installs it")
+        pytest.skip(
+            "Debian's chromium is not installed (apt-get install -y chromium); .ci/run installs it"
+        )
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:

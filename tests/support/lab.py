@@ -82,6 +82,10 @@ def running(
 def lab_command(python: Path, port: int, root: Path = ROOT) -> list[str]:
     """The JupyterLab command line the tests use, for the given environment's python."""
     return [
-        str(python), "-m", "jupyterlab", f"--ServerApp.root_dir={root}",
-        f"--ServerApp.port={port}", *LAB_FLAGS,
-    ]  # fmt: skip
+        str(python),
+        "-m",
+        "jupyterlab",
+        f"--ServerApp.root_dir={root}",
+        f"--ServerApp.port={port}",
+        *LAB_FLAGS,
+    ]

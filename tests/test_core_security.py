@@ -1,0 +1,163 @@
+"""Safe by construction: crafted messages are refused and change no store."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+import torch
+
+import fedlab as sy
+from fedlab import messages as m
+from fedlab import serde
+from fedlab.exceptions import OperationNotAllowedError, SerdeError
+
+
+def contents(w):
+    return {k: v.clone() for k, v in w._objects.items()}
+
+
+def unchanged(w, before):
+    now = w._objects
+    return now.keys() == before.keys() and all(torch.equal(now[k], before[k]) for k in now)
+
+
+def answer(worker, msg_bytes):
+    reply = serde.decode(worker.recv_msg(msg_bytes))
+    assert isinstance(reply, m.ErrorReply), reply
+    return reply
+
+
+@pytest.fixture
+def bob_with_data():
+    bob = sy.VirtualWorker(None, id="bob")
+    x = torch.tensor([1.0, 2.0]).send(bob)
+    yield bob, x
+
+
+def envelope(msg):
+    return serde.encode(m.Envelope("mallory", "bob", msg))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\x00\x01\x02",
+        b"Z",
+        b"s\xff\xff\xff\xff",
+        b"l\xff\xff\xff\x7f",
+        b"M\xfe",
+        pickle.dumps({"a": 1}),
+        pickle.dumps(torch.tensor([1.0])),
+        b"X" + b"s\x07\x00\x00\x00float32" + b"\x01" + (2**40).to_bytes(8, "little") + b"\x00",
+    ],
+)
+def test_malformed_bytes_are_refused(bob_with_data, data):
+    bob, _ = bob_with_data
+    before = contents(bob)
+    reply = answer(bob, data)
+    assert reply.kind == "SerdeError"
+    assert unchanged(bob, before)
+
+
+def test_pickle_payload_never_runs(bob_with_data, tmp_path):
+    bob, _ = bob_with_data
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    before = contents(bob)
+    reply = answer(bob, pickle.dumps(Evil()))
+    assert reply.kind == "SerdeError"
+    assert not marker.exists()
+    assert unchanged(bob, before)
+
+
+def test_operations_outside_the_allowlist_are_refused_by_the_worker(bob_with_data):
+    bob, _ = bob_with_data
+    before = contents(bob)
+    for op in [
+        "os.system",
+        "Tensor.__reduce_ex__",
+        "builtins.eval",
+        "torch.load",
+        "Tensor.item",
+        "torch.save",
+        "Tensor.numpy",
+        "",
+        "Tensor.grad.__delete__",
+    ]:
+        reply = answer(bob, envelope(m.RunOp(op, (m.ObjRef(1),), {}, True)))
+        assert reply.kind == "OperationNotAllowedError", op
+        assert repr(op) in reply.message
+    assert unchanged(bob, before)
+
+
+def test_an_unknown_id_is_refused(bob_with_data):
+    bob, _ = bob_with_data
+    before = contents(bob)
+    for msg in [
+        m.RunOp("Tensor.add", (m.ObjRef(99), 1), {}, True),
+        m.Fetch(99),
+        m.Move(99, "bob"),
+        m.RemoteGet(99),
+    ]:
+        reply = answer(bob, envelope(msg))
+        assert reply.kind == "ObjectNotFoundError" and "99" in reply.message
+    assert unchanged(bob, before)
+
+
+def test_wrongly_typed_fields_are_refused(bob_with_data):
+    bob, _ = bob_with_data
+    before = contents(bob)
+    for msg in [
+        m.RunOp(42, (), {}, True),
+        m.RunOp("Tensor.add", [m.ObjRef(1)], {}, True),
+        m.SendObject("not a tensor"),
+        m.Fetch("1"),
+        m.Move(1, "nobody"),
+        m.Reply(1),
+    ]:
+        answer(bob, envelope(msg))
+    assert unchanged(bob, before)
+
+
+def test_the_codec_round_trips_what_it_accepts():
+    values = [
+        None,
+        True,
+        False,
+        0,
+        -(2**63),
+        2**63 - 1,
+        1.5,
+        "héllo",
+        b"\x00\xff",
+        (1, [2, {"a": 3}]),
+        torch.Size([2, 3]),
+        torch.float16,
+        slice(1, None, 2),
+        Ellipsis,
+        torch.preserve_format,
+        m.RunOp("Tensor.add", (m.ObjRef(1), 2.0), {"alpha": 3}, False),
+    ]
+    for v in values:
+        assert serde.decode(serde.encode(v)) == v
+    t = torch.randn(3, 4)
+    assert torch.equal(serde.decode(serde.encode(t)), t)
+
+
+def test_the_codec_refuses_to_encode_arbitrary_objects():
+    with pytest.raises(SerdeError, match="cannot send an object of type object"):
+        serde.encode(object())
+    with pytest.raises(SerdeError, match="too large"):
+        serde.encode(2**70)
+
+
+def test_a_local_check_matches_the_worker_check():
+    x = torch.tensor([1.0]).send(sy.VirtualWorker(None, id="bob"))
+    with pytest.raises(OperationNotAllowedError):
+        x.pin_memory()
