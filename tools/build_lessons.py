@@ -4,8 +4,10 @@ Each lesson is written as ``tools/lessons/NN-slug.py`` in the "percent" format t
 editors and jupytext understand: ``# %%`` starts a code cell, ``# %% [markdown]`` a
 markdown cell whose lines are comments, and ``# %% tags=["raises-exception"]`` tags a
 cell that teaches an error. Lines before the first marker (a docstring, ``# ruff:``
-directives) are for the source file only. A cell's last line may end with a semicolon
-that hides its output; write it as ``x;  # fmt: skip`` so that ruff keeps it.
+directives) are for the source file only. A cell cannot hide its output with a trailing
+semicolon: nbval runs cells without history, where IPython ignores it. Nor should a
+lesson display a pointer whose object it later expects to be freed: Jupyter keeps every
+displayed value in ``Out``, nbval only the last few in ``_``, ``__``, ``___``.
 
     .venv/bin/python tools/build_lessons.py            # build and execute every lesson
     .venv/bin/python tools/build_lessons.py 03 07      # only these lessons
@@ -35,8 +37,6 @@ RUFF = Path(sys.executable).with_name("ruff")
 
 _MARKER = re.compile(r"^# %%(?P<md> \[markdown\])?(?:\s+tags=(?P<tags>\[.*\]))?\s*$")
 
-_KEEP = "  # fmt: skip"
-
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
 
@@ -54,9 +54,11 @@ def parse(text: str) -> list[nbformat.NotebookNode]:
     for i, (is_md, tags, lines) in enumerate(cells):
         if is_md:
             lines = [_uncomment(line) for line in lines]
-        else:
-            # ``x;  # fmt: skip`` keeps a cell's output-silencing semicolon in the source.
-            lines = [line.removesuffix(_KEEP) for line in lines]
+        elif lines and lines[-1].split("#")[0].rstrip().endswith(";"):
+            # nbval runs cells without history, and then IPython ignores the semicolon.
+            raise ValueError(
+                f"cell {i} ends with ';', which nbval does not honour: assign or print instead"
+            )
         source = "\n".join(lines).strip("\n")
         cell = nbformat.v4.new_markdown_cell(source) if is_md else nbformat.v4.new_code_cell(source)
         cell.id = f"cell-{i:02d}"

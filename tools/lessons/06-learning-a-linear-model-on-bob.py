@@ -64,10 +64,12 @@ print(loss.get())
 # useful when a gradient is built from several batches, but in a simple training loop the
 # old gradient must be cleared, or every step also repeats all the previous ones.
 # (The original version of this exercise forgot, and its loss bounced up and down
-# instead of falling.) With no optimizer to call `zero_grad()` for us, we do it by hand:
+# instead of falling.) With no optimizer to call `zero_grad()` for us, we do it by hand,
+# then bring home a *copy* of bob's gradient to check:
 
 # %%
-weights_ptr.grad.zero_();  # fmt: skip
+weights_ptr.grad.zero_()
+weights_ptr.grad.copy().get()
 
 # %% [markdown]
 # ## The training loop
