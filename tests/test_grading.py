@@ -1,0 +1,146 @@
+"""The grader's checks: privacy criteria on the message log, reports, and check() itself."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+import fedlab as sy
+from fedlab import worker
+from fedlab.grading import EXERCISES, Report, Result, check, recorder, start
+from fedlab.grading.criteria import carriers, same_values
+
+pytestmark = pytest.mark.filterwarnings("ignore:torch is already hooked")
+ROOT = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location(
+    "submission_variants", ROOT / "tests" / "data" / "submissions" / "variants.py"
+)
+variants = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(variants)
+
+
+@pytest.fixture(autouse=True)
+def _no_leftovers():
+    before = set(worker._workers)
+    yield
+    recorder.stop()
+    for name in set(worker._workers) - before:
+        worker._workers.pop(name)
+
+
+@pytest.mark.parametrize("name", sorted(variants.EXPECTED))
+def test_known_wrong_solution_loses_exactly_its_criterion(name):
+    exercise, replace = variants.VARIANTS[name]
+    ns = variants.run_in_process(variants.submission(exercise, replace))
+    report = check(exercise, namespace=ns)
+    failed = {r.name for r in report.results if not r.passed}
+    assert failed == variants.EXPECTED[name], repr(report)
+
+
+def test_privacy_failure_names_the_message():
+    ns = variants.run_in_process(variants.submission(*variants.VARIANTS["linear-model-peek"]))
+    result = next(r for r in check("linear-model", namespace=ns).results if not r.passed)
+    assert "bob -> me: reply to a fetch (float32[4, 2])" in result.message
+
+
+def test_privacy_fails_closed_without_a_recording():
+    """Deleting start(...) from the first cell must not make the privacy checks pass."""
+    nb = variants.submission("linear-model")
+    nb.cells[1].source = nb.cells[1].source.replace('start("linear-model")', "sy.reset()")
+    ns = variants.run_in_process(nb)
+    report = check("linear-model", namespace=ns)
+    by_name = {r.name: r for r in report.results}
+    assert not by_name["the weights were updated on bob"].passed
+    assert "not recording" in by_name["the weights were updated on bob"].message
+    assert not by_name["the training data and targets never left bob"].passed
+    assert by_name["mean squared error below 0.05"].passed  # what it earns, it keeps
+
+
+def test_check_runs_any_number_of_times_and_in_any_order():
+    nb = variants.submission("pointer-chains")
+    ns = variants.run_in_process(nb)
+    first = repr(check("pointer-chains", namespace=ns))
+    assert first == repr(check("pointer-chains", namespace=ns))  # checking changes nothing
+    # Re-running the given cell and then the solution again (out of order) still grades fully.
+    for index in (2, 4, 2, 4):
+        exec(nb.cells[index].source, ns)
+    report = check("pointer-chains", namespace=ns)
+    assert report.score == report.max_score, repr(report)
+    # Running the solution cell a second time moves nothing and still passes.
+    ns["bob"].clear_objects()  # a different student mistake: bob is wiped afterwards
+    assert check("pointer-chains", namespace=ns).score == report.max_score
+
+
+def test_check_reads_the_callers_globals():
+    """Outside IPython, check() grades the variables of the module that calls it."""
+    from fedlab.grading.exercises.basics import X, Y
+
+    hook = sy.TorchHook(torch)
+    start("remote-tensors")
+    bob, alice = sy.VirtualWorker(hook, id="bob"), sy.VirtualWorker(hook, id="alice")
+    x_ptr, y_ptr = X.clone().send(bob), Y.clone().send(alice)
+    globals()["total"] = x_ptr.get() + y_ptr.get()
+    try:
+        report = check("remote-tensors")
+    finally:
+        del globals()["total"]
+    assert report.score == report.max_score == 4, repr(report)
+
+
+def test_unknown_exercise_is_a_clear_error():
+    with pytest.raises(KeyError, match="linear-model"):
+        check("no-such-exercise", namespace={})
+
+
+def test_carriers_ignores_messages_inside_one_worker_and_compares_values():
+    secret = torch.tensor([[1.0, 2], [3, 4]])
+    assert same_values(secret, torch.tensor([1, 2, 3, 4]))  # any shape or dtype
+    assert not same_values(secret, secret + 1e-3)
+    hook = sy.TorchHook(torch)
+    rec = start("linear-model")
+    bob = sy.VirtualWorker(hook, id="bob")
+    x = secret.send(bob)
+    y = (x * 1).get()  # a copy of the secret comes back: that is a leak
+    assert torch.equal(y, secret)
+    found = carriers(rec.log, {"the secret": secret}, sender="bob")
+    assert len(found) == 1 and "reply to a fetch" in found[0]
+    assert len(carriers(rec.log, {"the secret": secret}, sender="me")) == 1  # the send
+    assert len(carriers(rec.log, {"the secret": secret}, receiver="bob")) == 1  # the send
+
+
+def test_recorded_tensor_is_a_copy():
+    hook = sy.TorchHook(torch)
+    rec = start("linear-model")
+    bob = sy.VirtualWorker(hook, id="bob")
+    fetched = torch.tensor([1.0, 2]).send(bob).get()
+    fetched.add_(100)  # the student changes the fetched tensor in place afterwards
+    assert any(same_values(e.tensor, torch.tensor([1.0, 2])) for e in rec.log if e.sender == "bob")
+
+
+def test_report_text_html_and_gradescope():
+    report = Report("demo", [Result("a", 2, 2, "fine"), Result("b <i>", 1, 0, "no", "try x")])
+    assert repr(report) == (
+        "demo: 2/3 points\n"
+        "  [pass] a (2/2)\n         fine\n"
+        "  [FAIL] b <i> (0/1)\n         no\n         hint: try x"
+    )
+    html = report._repr_html_()
+    assert "b &lt;i&gt;" in html and "hint: try x" in html and "2/3 points" in html
+    gs = report.gradescope()
+    assert gs["score"] == 2
+    assert gs["tests"][1] == {"name": "b <i>", "score": 0, "max_score": 1, "status": "failed",
+                              "output": "no\nhint: try x"}  # fmt: skip
+    assert Report.from_dict(report.to_dict()) == report
+
+
+def test_every_exercise_has_two_to_five_criteria_with_hints():
+    for exercise in EXERCISES.values():
+        assert 2 <= len(exercise.criteria) <= 5
+        names = [c.name for c in exercise.criteria]
+        assert len(set(names)) == len(names)
+        for c in exercise.criteria:
+            assert c.points > 0 and c.hint
+            assert all(r in names[: names.index(c.name)] for r in c.requires)
