@@ -77,7 +77,7 @@ def ensure_runtime(address: str | None = None, timeout: float = 10.0) -> Any:
         if address:
             ray.init(address=address, **quiet)
         else:
-            ray.init(address="local", include_dashboard=False, **quiet)
+            _start_local(ray, quiet)
             _started_runtime = True
     except ConnectionError as e:
         raise ClusterUnavailableError(
@@ -85,6 +85,19 @@ def ensure_runtime(address: str | None = None, timeout: float = 10.0) -> Any:
             "`ray start --head`, then pass the address it prints (or --address auto there)."
         ) from None
     return ray
+
+
+def _start_local(ray: Any, quiet: dict, attempts: int = 3) -> None:
+    # On a loaded machine Ray's node can miss its fixed 30 s start-up window while its
+    # agents import; a second try is faster (warm caches), so try again before failing.
+    for attempt in range(attempts):
+        try:
+            ray.init(address="local", include_dashboard=False, **quiet)
+            return
+        except Exception as e:
+            if "timed out during startup" not in str(e) or attempt == attempts - 1:
+                raise
+            ray.shutdown()
 
 
 def actor_class() -> Any:
@@ -114,7 +127,10 @@ def create_actor(worker_id: str, data_path: str | None = None, node_id: str | No
     if detached:
         options["lifetime"] = "detached"
     try:
-        return actor_class().options(**options).remote(worker_id, data_path)
+        import torch
+
+        threads = torch.get_num_threads()
+        return actor_class().options(**options).remote(worker_id, data_path, threads)
     except ValueError as e:  # ray.exceptions.ActorAlreadyExistsError is a ValueError
         if "already" not in str(e) and "taken" not in str(e):
             raise
