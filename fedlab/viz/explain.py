@@ -61,8 +61,8 @@ class Explanation:
         if names:  # ``del model`` frees ``model.weight``; ``del xs`` frees ``xs[0]``
             roots = dict.fromkeys(re.split(r"[.\[]", n)[0] for n in names)
             steps.append("del " + ", ".join(roots))
-        if history:
-            steps.append("%reset -f out (clears " + ", ".join(dict.fromkeys(history)) + ")")
+        if history:  # not %reset out: it leaves IPython's hidden copy of _ behind
+            steps.append("%fedlab forget (clears " + ", ".join(dict.fromkeys(history)) + ")")
         return f"To free {self.target}: " + "; then ".join(steps) if steps else ""
 
     def __repr__(self) -> str:
@@ -157,7 +157,9 @@ def _names(p: pointer.PointerTensor, spaces: list[dict]) -> tuple[list[str], lis
             if name in ns:
                 _scan(ns[name], name, wanted, history, depth=2)
         for name in sorted(ns):
-            if name not in HISTORY and not _SKIP.match(name):
+            if name.endswith(" (hidden)"):
+                _scan(ns[name], name, wanted, history, depth=2)
+            elif name not in HISTORY and not _SKIP.match(name):
                 _scan(ns[name], name, wanted, names)
     return list(dict.fromkeys(names)), list(dict.fromkeys(history))
 
@@ -205,6 +207,16 @@ def _namespaces(namespace: dict | None, depth: int) -> list[dict]:
         shell = get_ipython()
         if shell is not None:
             spaces.append(shell.user_ns)
+            # ``%reset out`` empties ``_`` in user_ns but not IPython's hidden copy, which
+            # keeps the last output alive until the next one: name it too.
+            hidden = getattr(shell, "user_ns_hidden", {})
+            spaces.append(
+                {
+                    f"{k} (hidden)": hidden[k]
+                    for k in HISTORY
+                    if k in hidden and hidden[k] is not shell.user_ns.get(k)
+                }
+            )
     return spaces
 
 
@@ -226,3 +238,19 @@ def explain(target: Any, namespace: dict | None = None) -> Explanation:
     holders = _holders(loc, i, spaces)
     del spaces
     return Explanation(f"{loc}:{i}", what, exists, holders)
+
+
+def forget_outputs(shell: Any) -> int:
+    """Clear IPython's output history (``Out``, ``_1``..., ``_``, ``__``, ``___``) everywhere.
+
+    ``%reset -f out`` empties ``_`` in the user namespace but leaves the old value in
+    IPython's hidden copy, and from then on ``_`` stops updating; so the last output
+    (maybe a pointer) stays alive. This clears both copies. Returns the entries dropped.
+    """
+    n = len(shell.user_ns.get("_oh", {}))
+    shell.displayhook.flush()  # what %reset -f out does
+    for k in HISTORY:
+        shell.user_ns[k] = ""
+        shell.user_ns_hidden[k] = ""
+    gc.collect()
+    return n

@@ -12,6 +12,7 @@ from typing import Any
 USAGE = """usage:
   %fedlab watch [worker ...]    live panel of the workers' stores (all if none named)
   %fedlab why WORKER:ID         who keeps a remote object alive (e.g. %fedlab why bob:1)
+  %fedlab forget                clear the output history (Out, _) that keeps pointers alive
   %fedlab draw [pointer ...]    pointer graph of the named pointers (all if none named)
   %fedlab check NAME            check an exercise
   %%fedlab trace                run the cell and show every message it sent"""
@@ -54,6 +55,12 @@ def fedlab_magic(shell: Any, line: str, cell: str | None = None) -> Any:
                 raise _error(f"there is no variable called {target!r}.")
             target = shell.user_ns[target]
         return viz.explain(target, namespace=shell.user_ns)
+    if command == "forget":
+        from fedlab.viz.explain import forget_outputs
+
+        n = forget_outputs(shell)
+        print(f"forgot {n} output{'s' * (n != 1)}: pointers shown only there are freed")
+        return None
     if command == "draw":
         missing = [a for a in args if a not in shell.user_ns]
         if missing:
