@@ -32,6 +32,7 @@ START_TIMEOUT = 120.0  # seconds for a worker process to start (importing torch 
 _spawned: dict[str, RayWorker] = {}  # the workers this process spawned, by id
 _started_runtime = False  # whether this process started the Ray runtime it uses
 _actor_class: Any = None
+_log = logging.getLogger(__name__)
 
 
 def _ray() -> Any:
@@ -68,6 +69,10 @@ def ensure_runtime(address: str | None = None, timeout: float = 10.0) -> Any:
         _probe(address, timeout)
     # A busy machine can take long to start Ray's agents; wait for them rather than fail.
     os.environ.setdefault("RAY_agent_register_timeout_ms", "180000")
+    # fedlab reports a failed or dead worker itself (WorkerDiedError): Ray's own notices of
+    # it would only add noise to notebook output.
+    os.environ.setdefault("RAY_IGNORE_UNHANDLED_ERRORS", "1")
+    _quiet_error_notices(ray)
     quiet = {
         "namespace": NAMESPACE,
         "log_to_driver": False,  # worker processes' log lines stay out of notebooks
@@ -85,6 +90,25 @@ def ensure_runtime(address: str | None = None, timeout: float = 10.0) -> Any:
             "`ray start --head`, then pass the address it prints (or --address auto there)."
         ) from None
     return ray
+
+
+def _quiet_error_notices(ray: Any) -> None:
+    """Send the raylet's error notices ("A worker died ...") to logging, not to stdout."""
+    import ray._private.worker as ray_worker
+
+    original = getattr(ray_worker, "print_to_stdstream", None)
+    if original is None or getattr(original, "_fedlab_quiet", False):
+        return
+
+    def to_logging(data: dict, ignore_prefix: bool) -> None:
+        if data.get("pid") == "raylet":
+            for line in data.get("lines", ()):
+                _log.info("ray: %s", line)
+        else:
+            original(data, ignore_prefix)
+
+    to_logging._fedlab_quiet = True  # type: ignore[attr-defined]
+    ray_worker.print_to_stdstream = to_logging
 
 
 def _start_local(ray: Any, quiet: dict, attempts: int = 3) -> None:
@@ -196,6 +220,8 @@ def spawn_workers(*names: str, timeout: float = DEFAULT_TIMEOUT) -> Any:
             continue
         if w is not None:
             _forget_pointers_to(i)
+            with contextlib.suppress(Exception):  # frees its name at once
+                ray.kill(w.actor, no_restart=True)
         fresh[i] = _create_when_free(i, wait=w is not None)
         out.append(None)
     pending = {i: a.ping.remote() for i, a in fresh.items()}
@@ -220,7 +246,7 @@ def spawn_workers(*names: str, timeout: float = DEFAULT_TIMEOUT) -> Any:
 
 def _create_when_free(worker_id: str, wait: bool) -> Any:
     # A worker that was just killed keeps its name until Ray notices it died.
-    deadline = time.monotonic() + (15.0 if wait else 0.0)
+    deadline = time.monotonic() + (30.0 if wait else 0.0)
     while True:
         try:
             return create_actor(worker_id)
