@@ -19,6 +19,7 @@ from typing import Any
 
 from fedlab.grading.exercises import EXERCISES
 from fedlab.grading.report import Report
+from fedlab.grading.runner import load, unreadable
 
 GRACE = 120  # seconds on top of --timeout for the kernel's start and the checks
 
@@ -47,6 +48,10 @@ def find_notebooks(paths: list[Path]) -> list[Path]:
 
 def grade_one(path: Path, timeout: float) -> dict[str, Any]:
     """Grade one notebook in a child process; a crash or hang becomes a reported error."""
+    try:
+        load(path)  # a file that is not a notebook of a known exercise needs no kernel
+    except Exception as e:
+        return unreadable(path, e)
     cmd = [sys.executable, "-m", "fedlab.grading.runner", str(path), "--timeout", str(timeout)]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + GRACE)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -45,6 +46,21 @@ def identify(nb: Any, path: Path) -> str:
     raise ValueError("cannot tell which exercise this is (no fedlab metadata, unknown file name)")
 
 
+def load(path: Path) -> tuple[Any, str]:
+    """Read and validate a submission and tell its exercise (raises on any problem)."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    return nb, identify(nb, path)
+
+
+def unreadable(path: Path, error: Exception) -> dict[str, Any]:
+    """The result of a file that is not a gradable notebook."""
+    report = Report("unknown", [], f"not a gradable notebook: {type(error).__name__}: {error}")
+    return {"file": str(path), "report": report.to_dict(), "seconds": 0.0}
+
+
 def _errors(cell: Any, index: int) -> list[str]:
     return [
         f"cell {index} raised {o.get('ename', 'an error')}: {str(o.get('evalue', ''))[:200]}"
@@ -61,16 +77,14 @@ def grade_notebook(path: Path, timeout: float) -> dict[str, Any]:
     path = Path(path)
     started = time.monotonic()
     try:
-        nb = nbformat.read(path, as_version=4)
-        nbformat.validate(nb)
-        name = identify(nb, path)
+        nb, name = load(path)
     except Exception as e:
-        report = Report("unknown", [], f"not a gradable notebook: {type(e).__name__}: {e}")
-        return {"file": str(path), "report": report.to_dict(), "seconds": 0.0}
+        return unreadable(path, e)
     problems: list[str] = []
     client = NotebookClient(
         nb, timeout=int(timeout), kernel_name="python3", allow_errors=True,
         interrupt_on_timeout=True, error_on_timeout={"ename": "Timeout", "evalue": "interrupted"},
+        shutdown_kernel="immediate",  # the kernel is thrown away: no need to wait for it
         resources={"metadata": {"path": str(path.parent.resolve())}},
     )  # fmt: skip
     check_cell = nbformat.v4.new_code_cell(
@@ -89,9 +103,9 @@ def grade_notebook(path: Path, timeout: float) -> dict[str, Any]:
                         f"timed out after {timeout:g} s: cells from {index} on never ran"
                     )
                     break
-                client.timeout = max(1, int(left))
+                client.timeout = max(1, math.ceil(left))  # ceil: an interrupt means time is up
                 client.execute_cell(cell, index)
-                if any(o.get("ename") == "Timeout" for o in cell.get("outputs", [])):
+                if time.monotonic() >= deadline:  # nbclient interrupted the cell
                     problems.append(f"timed out after {timeout:g} s in cell {index} (interrupted)")
                     break
                 problems.extend(_errors(cell, index))

@@ -72,7 +72,10 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "trusted-aggregator-on-me": ("trusted-aggregator", {0: AGGREGATE_ON_ME}),
     "gc-detective-clear": ("gc-detective", {1: "bob.clear_objects()"}),
     "gc-detective-wrong-guess": ("gc-detective", {0: "left_on_bob = {1, 2}"}),
-    "linear-model-hang": ("linear-model", {0: lambda ref: ref + "\nimport time\ntime.sleep(600)"}),
+    "remote-tensors-hang": (
+        "remote-tensors",
+        {1: lambda ref: ref + "\nimport time\ntime.sleep(600)"},
+    ),
 }
 
 # name -> the criteria it must fail (every other criterion passes)
