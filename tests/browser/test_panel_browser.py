@@ -1,0 +1,143 @@
+"""The live panel in a real browser: JupyterLab from the project's venv, driven by chromium.
+
+A student's notebook: one cell displays ``sy.watch(bob)``; later cells send a tensor,
+``del`` it, and send another. The panel, displayed once, must follow along: the
+tensor appears, is marked deleted with its reason, then disappears. Screenshots are
+saved in test-output/panel-browser/ to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tests.support.browser import launch, require_chromium
+from tests.support.lab import ROOT, free_port, lab_command, running
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+OUT = ROOT / "test-output" / "panel-browser"
+CELLS = [
+    "import torch\nimport fedlab as sy\n\nhook = sy.TorchHook(torch)\n"
+    'bob = sy.VirtualWorker(hook, id="bob")\nalice = sy.VirtualWorker(hook, id="alice")\n'
+    "sy.watch(bob, alice)",
+    "x = torch.tensor([1, 2, 3]).send(bob)",
+    "del x",
+    "y = torch.tensor([7.5, 8.5]).send(alice)",
+]
+LIVE = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+
+
+@pytest.fixture
+def notebook() -> Iterator[Path]:
+    """The student's notebook, in a fresh folder that JupyterLab serves."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="nb-", dir=OUT))
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in CELLS]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    path = folder / "watch-bob.ipynb"
+    nbformat.write(nb, path)
+    yield path
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def page(notebook: Path) -> Iterator:
+    """A chromium page with the notebook open in JupyterLab and its kernel idle."""
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    port = free_port()
+    python = Path(sys.executable)
+    cmd = lab_command(python, port, root=notebook.parent)
+    if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI run as root
+        cmd.append("--allow-root")
+    with running(cmd, port, OUT / "lab.log", timeout=180) as base, sync_playwright() as p:
+        browser = launch(p)
+        try:
+            pg = browser.new_page(viewport={"width": 1200, "height": 820})
+            pg.goto(f"{base}/lab/tree/{notebook.name}", timeout=120_000)
+            pg.locator(f"{LIVE} .jp-Cell").first.wait_for(timeout=120_000)
+            accept_kernel_dialog(pg)
+            idle = pg.locator(f'{LIVE} [data-status="idle"]')
+            idle.first.wait_for(state="attached", timeout=120_000)
+            yield pg
+        finally:
+            browser.close()
+
+
+def accept_kernel_dialog(page) -> None:
+    """JupyterLab may ask which kernel to use: take the proposed one (Python 3)."""
+    button = page.locator(".jp-Dialog .jp-mod-accept")
+    try:
+        button.wait_for(timeout=8_000)
+    except Exception:  # no dialog this time
+        return
+    button.click()
+
+
+def run_cell(page, index: int) -> None:
+    """Run cell ``index`` with Shift+Enter and wait until its prompt shows a number."""
+    cell = page.locator(f"{LIVE} .jp-Cell").nth(index)
+    cell.locator(".jp-InputPrompt").click()
+    page.keyboard.press("Shift+Enter")
+    prompt = cell.locator(".jp-InputArea-prompt")
+    page.wait_for_function(
+        "el => /\\[\\d+\\]/.test(el.textContent)", arg=prompt.element_handle(), timeout=120_000
+    )
+
+
+def wait_row(page, ref: str, state: str | None) -> None:
+    """Wait until the panel's row for ``ref`` is in ``state`` (None: gone)."""
+    script = (
+        "([ref, state]) => { const r = document.querySelector("
+        '`.jupyter-widgets .fedlab-panel [data-ref="${ref}"]`);'
+        " return state === null ? r === null"
+        " : r !== null && r.classList.contains(`fedlab-${state}`); }"
+    )
+    page.wait_for_function(script, arg=[ref, state], timeout=60_000)
+
+
+def test_panel_follows_send_and_del_without_redisplay(page) -> None:
+    try:
+        _follow(page)
+    except Exception:
+        page.screenshot(path=OUT / "failure.png")  # to see what the student would have seen
+        raise
+
+
+def _follow(page) -> None:
+    run_cell(page, 0)
+    panel = page.locator(f"{LIVE} .jp-Cell").nth(0).locator(".jupyter-widgets .fedlab-panel")
+    panel.wait_for(timeout=60_000)
+    assert "bob" in panel.inner_text() and "alice" in panel.inner_text()
+    assert "empty" in panel.inner_text()
+
+    run_cell(page, 1)  # x = ....send(bob): the panel of cell 0 shows bob's tensor
+    wait_row(page, "bob:1", "new")
+    row = panel.locator('[data-ref="bob:1"]')
+    assert "1, 2, 3" in row.inner_text() and "int64[3]" in row.inner_text()
+    page.screenshot(path=OUT / "panel-after-send.png")
+
+    run_cell(page, 2)  # del x: marked deleted, with the reason
+    wait_row(page, "bob:1", "deleted")
+    assert "pointer me:1 died" in panel.locator('[data-ref="bob:1"]').inner_text()
+    page.screenshot(path=OUT / "panel-after-del.png")
+
+    run_cell(page, 3)  # the next update: the deleted tensor is gone, alice's is new
+    wait_row(page, "alice:1", "new")
+    wait_row(page, "bob:1", None)
+    assert page.locator(f"{LIVE} .jupyter-widgets .fedlab-panel").count() == 1  # never re-displayed
+    panel.screenshot(path=OUT / "panel.png")
+    page.screenshot(path=OUT / "panel-final.png")
