@@ -3,9 +3,10 @@
 Each lesson is written as ``tools/lessons/NN-slug.py`` in the "percent" format that
 editors and jupytext understand: ``# %%`` starts a code cell, ``# %% [markdown]`` a
 markdown cell whose lines are comments, and ``# %% tags=["raises-exception"]`` tags a
-cell that teaches an error. Lines before the first marker (a docstring, ``# ruff:``
-directives) are for the source file only. A cell cannot hide its output with a trailing
-semicolon: nbval runs cells without history, where IPython ignores it. Nor should a
+cell that teaches an error; a magic is written commented, ``# %load_ext fedlab``.
+Lines before the first marker (a docstring) are for the source file only. A cell cannot
+hide its output with a trailing semicolon: nbval runs cells without history, where
+IPython ignores it. Nor should a
 lesson display a pointer whose object it later expects to be freed: Jupyter keeps every
 displayed value in ``Out``, nbval only the last few in ``_``, ``__``, ``___``.
 
@@ -37,6 +38,8 @@ RUFF = Path(sys.executable).with_name("ruff")
 
 _MARKER = re.compile(r"^# %%(?P<md> \[markdown\])?(?:\s+tags=(?P<tags>\[.*\]))?\s*$")
 
+_MAGIC = re.compile(r"^# %(?!%)\w")
+
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
 
@@ -54,7 +57,10 @@ def parse(text: str) -> list[nbformat.NotebookNode]:
     for i, (is_md, tags, lines) in enumerate(cells):
         if is_md:
             lines = [_uncomment(line) for line in lines]
-        elif lines and lines[-1].split("#")[0].rstrip().endswith(";"):
+        else:
+            # IPython magics are commented in the source (``# %load_ext fedlab``), as in jupytext.
+            lines = [line[2:] if _MAGIC.match(line) else line for line in lines]
+        if not is_md and lines and lines[-1].split("#")[0].rstrip().endswith(";"):
             # nbval runs cells without history, and then IPython ignores the semicolon.
             raise ValueError(
                 f"cell {i} ends with ';', which nbval does not honour: assign or print instead"
