@@ -20,14 +20,13 @@ from fedlab import events, pointer, worker
 KEEP_DELETED = 3  # per worker: the loop of the GC lesson would otherwise list 999 ghosts
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
     """One stored object (or a pointer ``me`` holds) as the views show it."""
 
     ref: str  # "bob:1"
     kind: str  # "tensor" or "pointer"
-    dtype: str
-    shape: tuple
+    shape: str  # dtype and shape: "int64[3]"
     target: str | None = None  # "alice:2" for a pointer
     obj: Any = None  # a weak reference: the view must never keep an object alive
     new: bool = False
@@ -38,26 +37,28 @@ class Entry:
         return self.obj() if self.obj is not None else None
 
 
-def entry_for(worker_id: str, obj_id: int, obj: Any) -> Entry:
-    """An entry describing ``obj`` stored as ``worker_id:obj_id``."""
-    child = getattr(obj, "child", None)
+def _weak(obj: Any) -> Any:
     try:
-        ref = weakref.ref(obj)
+        return weakref.ref(obj)
     except TypeError:
-        ref = None
-    if child is not None and hasattr(child, "id_at_location"):
-        return Entry(
-            f"{worker_id}:{obj_id}", "pointer", _dtype(child.dtype), tuple(child.shape),
-            f"{child.location_id}:{child.id_at_location}", ref,
-        )  # fmt: skip
-    dtype = _dtype(getattr(obj, "dtype", type(obj).__name__))
-    return Entry(
-        f"{worker_id}:{obj_id}", "tensor", dtype, tuple(getattr(obj, "shape", ())), None, ref
-    )
+        return None
 
 
-def _dtype(d: Any) -> str:
-    return str(d).replace("torch.", "")
+def _shape(p: Any) -> str:
+    return f"{str(p.dtype).replace('torch.', '')}{list(p.shape)}"
+
+
+def entry_for(worker_id: str, obj_id: int, obj: Any, kind: str = "", summary: str = "") -> Entry:
+    """An entry for ``obj`` stored as ``worker_id:obj_id`` (``kind``/``summary`` as in events)."""
+    if not kind:
+        kind, summary = worker.describe(obj)
+    ref = f"{worker_id}:{obj_id}"
+    if kind == "tensor":  # the event's summary is already "float32[5]": no work per event
+        return Entry(ref, kind, summary, None, _weak(obj))
+    child = getattr(obj, "__dict__", {}).get("child")
+    if kind == "pointer" and child is not None:
+        return Entry(ref, kind, _shape(child), summary.removeprefix("-> "), _weak(obj))
+    return Entry(ref, kind, summary, None, _weak(obj))
 
 
 def local_id() -> str | None:
@@ -79,8 +80,8 @@ def held_pointers(owner_id: str, dead: set[tuple[str, int]]) -> dict[int, Entry]
         if (p.location_id, p.id_at_location) in dead:  # dying right now (inside its __del__)
             continue
         found[p.id] = Entry(
-            f"{owner_id}:{p.id}", "pointer", _dtype(p.dtype), tuple(p.shape),
-            f"{p.location_id}:{p.id_at_location}", weakref.ref(p),
+            f"{owner_id}:{p.id}", "pointer", _shape(p), f"{p.location_id}:{p.id_at_location}",
+            weakref.ref(p),
         )  # fmt: skip
     return found
 
@@ -91,6 +92,7 @@ class StoreModel:
     def __init__(self, worker_ids: list[str]) -> None:
         self.ids = list(worker_ids)
         self.local = local_id()
+        self.local_watched = self.local in self.ids
         self.stores: dict[str, dict[int, Entry]] = {w: {} for w in self.ids}
         self.deleted: dict[str, deque[int]] = {w: deque() for w in self.ids}
         self.hidden: dict[str, int] = dict.fromkeys(self.ids, 0)  # deleted ones not listed
@@ -120,7 +122,7 @@ class StoreModel:
         elif t is events.ObjectStored:
             store = self.stores.get(e.worker)
             if store is not None:
-                entry = entry_for(e.worker, e.id, e.obj)
+                entry = entry_for(e.worker, e.id, e.obj, e.kind, e.summary)
                 entry.new = True
                 store[e.id] = entry
                 self.changes += 1
@@ -139,7 +141,7 @@ class StoreModel:
         if c is not None:
             c[2] += 1
             c[3] += e.nbytes
-        if e.sender == self.local and self.local in self.stores:
+        if e.sender == self.local and self.local_watched:
             self._note_release(e)
         self.changes += 1
 
@@ -196,7 +198,7 @@ class StoreModel:
                 assert before is not None
                 loc, _, i = (before.target or "").partition(":")
                 how = self.gone.get((loc, int(i) if i.isdigit() else -1), "released")
-                e = Entry(before.ref, before.kind, before.dtype, before.shape, before.target)
+                e = Entry(before.ref, before.kind, before.shape, before.target)
                 e.reason = how
             else:
                 e.new = before is None or before.target != e.target

@@ -25,7 +25,7 @@ def _cells(e: Entry) -> tuple[str, str, str, str, str]:
         detail = style.preview(obj) if obj is not None else ""
     else:
         detail = ""
-    return mark, ref, e.kind, style.shape_text(e.dtype, e.shape), detail
+    return mark, ref, e.kind, e.shape, detail
 
 
 def _counter(model: StoreModel, w: str) -> str:

@@ -40,11 +40,6 @@ def esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def shape_text(dtype: str, shape: tuple) -> str:
-    """``int64[3]``, ``float32[2, 2]``, ``int64[]`` for a scalar."""
-    return f"{dtype}[{', '.join(str(s) for s in shape)}]"
-
-
 def nbytes(n: int) -> str:
     """A byte count for people: ``96 B``, ``1.2 kB``, ``3.4 MB``."""
     if n < 1000:
