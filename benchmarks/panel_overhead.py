@@ -37,6 +37,12 @@ def loop(bob: sy.VirtualWorker) -> float:
     return time.process_time() - start
 
 
+def with_listener(bob: sy.VirtualWorker) -> float:
+    """Seconds for the loop with one subscriber that does nothing: the core's own cost."""
+    with sy.subscribe(lambda event: None):
+        return loop(bob)
+
+
 def with_panel(bob: sy.VirtualWorker) -> float:
     """Seconds for the loop while a displayed panel watches, including its final paint."""
     panel = sy.watch(sy.local_worker, bob)
@@ -56,10 +62,12 @@ def main() -> int:
     bob = sy.VirtualWorker(hook, id="bob")
     loop(bob)  # warm up torch, the codec and the widget classes
     with_panel(bob)
-    plain, watched = [], []
+    plain, listened, watched = [], [], []
     for _ in range(REPEATS):
         sy.reset()
         plain.append(loop(bob))
+        sy.reset()
+        listened.append(with_listener(bob))
         sy.reset()
         watched.append(with_panel(bob))
     panel_mod.close_all()
@@ -68,6 +76,8 @@ def main() -> int:
         "repeats": REPEATS,
         "median_without_panel_s": round(statistics.median(plain), 4),
         "median_with_panel_s": round(statistics.median(watched), 4),
+        # the core publishing events to a subscriber that does nothing, for comparison
+        "median_with_empty_subscriber_s": round(statistics.median(listened), 4),
         "ratio": round(statistics.median(watched) / statistics.median(plain), 3),
         "paint_interval_s": panel_mod.INTERVAL,
         "python": sys.version.split()[0],
