@@ -1,0 +1,133 @@
+"""Run the FedAvg task once with one system, in a process of its own; print JSON.
+
+``python -m benchmarks.fl_run SYSTEM MODEL DATA.npz [ROUNDS]`` with SYSTEM one of
+``torch`` (plain torch in one process, no workers: the same SGD steps and the same
+averaging on local tensors; it never imports fedlab), ``fedlab`` (VirtualWorkers in
+this process) or ``fedlab-ray`` (fedlab's Ray workers, when that transport exists).
+The parent measures the whole process; this prints per-round times and the losses.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+from benchmarks.task import Config, batch_order, make_model, total_loss
+
+
+def _load(path: str, cfg: Config):
+    d = np.load(path)
+    shards = [
+        (torch.from_numpy(d[f"x{i}"]), torch.from_numpy(d[f"y{i}"])) for i in range(cfg.clients)
+    ]
+    return torch.from_numpy(d["x"]), torch.from_numpy(d["y"]), shards
+
+
+def _weighted_mean(results: list[tuple[list[torch.Tensor], int]]) -> list[torch.Tensor]:
+    total = sum(n for _, n in results)
+    return [
+        sum(params[i] * (n / total) for params, n in results) for i in range(len(results[0][0]))
+    ]
+
+
+def _load_params(model: nn.Module, values: list[torch.Tensor]) -> None:
+    with torch.no_grad():
+        for p, v in zip(model.parameters(), values):
+            p.copy_(v)
+
+
+def run_torch(cfg: Config, x, y, shards) -> tuple[list[float], nn.Module]:
+    """Plain torch: every client's local epoch on local tensors, then the weighted mean."""
+    torch.set_num_threads(1)
+    model = make_model(cfg)
+    times = []
+    for rnd in range(cfg.rounds):
+        start = time.perf_counter()
+        results = []
+        for c, (cx, cy) in enumerate(shards):
+            local = copy.deepcopy(model)
+            opt = torch.optim.SGD(local.parameters(), lr=cfg.lr)
+            for _, _, idx in batch_order(len(cx), rnd, c, cfg):
+                ix = torch.tensor(idx)
+                opt.zero_grad()
+                nn.functional.cross_entropy(local(cx[ix]), cy[ix]).backward()
+                opt.step()
+            results.append(([p.detach() for p in local.parameters()], len(cx)))
+        _load_params(model, _weighted_mean(results))
+        times.append(time.perf_counter() - start)
+    return times, model
+
+
+def run_fedlab(cfg: Config, x, y, shards, workers=None) -> tuple[list[float], nn.Module]:
+    """fedlab: data lives on the clients; each round the model travels to each of them."""
+    import fedlab as sy
+    from fedlab.fedavg import aggregate
+
+    torch.set_num_threads(1)
+    hook = sy.TorchHook(torch)
+    if workers is None:
+        workers = [sy.VirtualWorker(hook, id=f"client{i}") for i in range(cfg.clients)]
+    data = [(cx.send(w), cy.send(w), len(cx)) for w, (cx, cy) in zip(workers, shards)]
+    model = make_model(cfg)
+    times = []
+    for rnd in range(cfg.rounds):
+        start = time.perf_counter()
+        results = []
+        for c, (w, (px, py, n)) in enumerate(zip(workers, data)):
+            local = model.copy().send(w)
+            opt = torch.optim.SGD(local.parameters(), lr=cfg.lr)
+            batches = batch_order(n, rnd, c, cfg)
+            perm = torch.tensor([i for _, _, idx in batches for i in idx]).send(w)
+            for s, e, _ in batches:
+                ix = perm[s:e]
+                opt.zero_grad()
+                nn.functional.cross_entropy(local(px[ix]), py[ix]).backward()
+                opt.step()
+            local.get()
+            results.append(([p.detach() for p in local.parameters()], n))
+        _load_params(model, aggregate(results))
+        times.append(time.perf_counter() - start)
+    return times, model
+
+
+def run_fedlab_ray(cfg: Config, x, y, shards) -> tuple[list[float], nn.Module]:
+    """The same loop as ``run_fedlab``, on workers in Ray processes."""
+    import fedlab as sy
+
+    workers = sy.spawn_workers(*[f"client{i}" for i in range(cfg.clients)])
+    try:
+        return run_fedlab(cfg, x, y, shards, workers=workers)
+    finally:
+        sy.shutdown_workers()
+
+
+SYSTEMS = {"torch": run_torch, "fedlab": run_fedlab, "fedlab-ray": run_fedlab_ray}
+
+
+def main(argv: list[str]) -> int:
+    """Entry point: run one system and print one JSON line."""
+    system, model, path = argv[:3]
+    cfg = Config(model=model, rounds=int(argv[3]) if len(argv) > 3 else Config.rounds)
+    x, y, shards = _load(path, cfg)
+    init_loss = total_loss(make_model(cfg), x, y)
+    times, final = SYSTEMS[system](cfg, x, y, shards)
+    result = {
+        "system": system,
+        "model": model,
+        "round_times": times,
+        "initial_loss": init_loss,
+        "final_loss": total_loss(final, x, y),
+        "steps": sum(len(batch_order(len(cx), 0, 0, cfg)) for cx, _ in shards) * cfg.rounds,
+    }
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
