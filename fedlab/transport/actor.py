@@ -24,8 +24,12 @@ from fedlab import messages as m
 from fedlab.transport import wire
 
 # The events a message handler causes are collected per handling thread, then sent
-# back with its reply (only when the caller listens).
+# back with its reply. The collector is subscribed only while some caller listens, so
+# that otherwise the worker builds no events at all (``events.bus`` is then empty).
 _local = threading.local()
+_listeners = 0
+_listeners_lock = threading.Lock()
+_subscription: events.Subscription | None = None
 
 
 def _collect(event: events.Event) -> None:
@@ -72,7 +76,6 @@ class WorkerActor:
 
         self.worker = worker.VirtualWorker(None, id=worker_id)
         TorchHook(torch, local_worker=self.worker)
-        events.subscribe(_collect)
         proxy.install_resolver(in_worker_process=True)
         self.data = load_data(data_path) if data_path else []
         self._store_data()
@@ -84,14 +87,24 @@ class WorkerActor:
             self.worker.store(t.detach().clone())
 
     def _run(self, listening: bool, fn, *args) -> tuple[Any, list[events.Event]]:
+        global _listeners, _subscription
         if not listening:
             return fn(*args), []
         sink: list[events.Event] = []
         _local.sink = sink
+        with _listeners_lock:
+            _listeners += 1
+            if _subscription is None:
+                _subscription = events.subscribe(_collect)
         try:
             return fn(*args), sink
         finally:
             _local.sink = None
+            with _listeners_lock:
+                _listeners -= 1
+                if _listeners == 0 and _subscription is not None:
+                    _subscription.close()
+                    _subscription = None
 
     def recv_msg(self, data: bytes, listening: bool = False) -> bytes:
         """Handle one encoded fedlab message; the reply, framed with the events it caused."""
