@@ -8,52 +8,168 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-
-@dataclass(frozen=True)
-class MessageEvent:
-    """A message went from ``sender`` to ``receiver`` (``kind``: ``send``, ``op``, ``reply``...)."""
-
-    kind: str
-    sender: str
-    receiver: str
-    nbytes: int
-    summary: str
-    ids: tuple[int, ...] = ()
-    payload: Any = field(default=None, compare=False, repr=False)
-    time: float = field(default_factory=time.perf_counter, compare=False, repr=False)
-    elapsed: float | None = field(default=None, compare=False, repr=False)
+_now = time.perf_counter
 
 
-@dataclass(frozen=True)
-class ObjectStored:
+# How a message or a stored object is summarised (set by ``fedlab.worker``): computed
+# only when a subscriber reads ``summary``, so that a listening panel costs little.
+describe_message: Callable[[Any], tuple[str, str, tuple[int, ...]]] | None = None
+describe_object: Callable[[Any], tuple[str, str]] | None = None
+
+
+class _Event:
+    """Slotted, read-only-by-convention event records (cheap to make: one per message)."""
+
+    __slots__ = ()
+    _compare: tuple[str, ...] = ()
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(getattr(self, f) == getattr(other, f) for f in self._compare)
+
+    def __hash__(self) -> int:
+        return hash(tuple(getattr(self, f) for f in self._compare))
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{f}={getattr(self, f)!r}" for f in self._compare)
+        return f"{type(self).__name__}({fields})"
+
+
+class MessageEvent(_Event):
+    """A message went from ``sender`` to ``receiver`` (``kind``: ``send``, ``op``, ``reply``...).
+
+    ``summary`` (one line) and ``ids`` (the object ids it names) are worked out from
+    ``payload``, the decoded message, when first read. ``time`` is when it was sent
+    (``time.perf_counter``); a reply's ``elapsed`` is the round trip in seconds.
+    """
+
+    __slots__ = (
+        "_ids",
+        "_summary",
+        "elapsed",
+        "kind",
+        "nbytes",
+        "payload",
+        "receiver",
+        "sender",
+        "time",
+    )
+    _compare = ("kind", "sender", "receiver", "nbytes", "summary", "ids")
+
+    def __init__(
+        self,
+        kind: str,
+        sender: str,
+        receiver: str,
+        nbytes: int,
+        summary: str | None = None,
+        ids: tuple[int, ...] | None = None,
+        payload: Any = None,
+        time: float | None = None,
+        elapsed: float | None = None,
+    ) -> None:
+        self.kind = kind
+        self.sender = sender
+        self.receiver = receiver
+        self.nbytes = nbytes
+        self._summary = summary
+        self._ids = ids
+        self.payload = payload
+        self.time = _now() if time is None else time
+        self.elapsed = elapsed
+
+    def _describe(self) -> None:
+        if describe_message is not None and self.payload is not None:
+            _, text, ids = describe_message(self.payload)
+        else:
+            text, ids = "", ()
+        if self._summary is None:
+            self._summary = text
+        if self._ids is None:
+            self._ids = ids
+
+    @property
+    def summary(self) -> str:
+        """A one-line description, e.g. ``add`` or ``float32[2, 3]``."""
+        if self._summary is None:
+            self._describe()
+        return self._summary
+
+    @property
+    def ids(self) -> tuple[int, ...]:
+        """The object ids the message names."""
+        if self._ids is None:
+            self._describe()
+        return self._ids
+
+
+class ObjectStored(_Event):
     """``worker`` stored an object under ``id`` (``kind`` is ``tensor`` or ``pointer``)."""
 
-    worker: str
-    id: int
-    kind: str
-    summary: str
-    obj: Any = field(default=None, compare=False, repr=False)
+    __slots__ = ("_kind", "_summary", "id", "obj", "worker")
+    _compare = ("worker", "id", "kind", "summary")
+
+    def __init__(
+        self,
+        worker: str,
+        id: int,
+        kind: str | None = None,
+        summary: str | None = None,
+        obj: Any = None,
+    ) -> None:
+        self.worker = worker
+        self.id = id
+        self._kind = kind
+        self._summary = summary
+        self.obj = obj
+
+    def _describe(self) -> None:
+        kind, text = describe_object(self.obj) if describe_object else ("", "")
+        if self._kind is None:
+            self._kind = kind
+        if self._summary is None:
+            self._summary = text
+
+    @property
+    def kind(self) -> str:
+        """``tensor`` or ``pointer``."""
+        if self._kind is None:
+            self._describe()
+        return self._kind
+
+    @property
+    def summary(self) -> str:
+        """dtype and shape of a tensor, or where a pointer points."""
+        if self._summary is None:
+            self._describe()
+        return self._summary
 
 
-@dataclass(frozen=True)
-class ObjectDeleted:
+class ObjectDeleted(_Event):
     """``worker`` dropped the object ``id`` from its store, for ``reason``."""
 
-    worker: str
-    id: int
-    reason: str
+    __slots__ = ("id", "reason", "worker")
+    _compare = ("worker", "id", "reason")
+
+    def __init__(self, worker: str, id: int, reason: str) -> None:
+        self.worker = worker
+        self.id = id
+        self.reason = reason
 
 
-@dataclass(frozen=True)
-class StoreCleared:
+class StoreCleared(_Event):
     """``worker`` emptied its whole store (``reset`` or ``clear_objects``)."""
 
-    worker: str
-    ids: tuple[int, ...]
-    reason: str
+    __slots__ = ("ids", "reason", "worker")
+    _compare = ("worker", "ids", "reason")
+
+    def __init__(self, worker: str, ids: tuple[int, ...], reason: str) -> None:
+        self.worker = worker
+        self.ids = ids
+        self.reason = reason
 
 
 Event = MessageEvent | ObjectStored | ObjectDeleted | StoreCleared
@@ -82,21 +198,26 @@ class EventBus:
 
     def __init__(self) -> None:
         self.subscriptions: tuple[Subscription, ...] = ()
+        # The callbacks alone, rebuilt on (un)subscribe: publishing is on the hot path,
+        # and the core tests ``bus.callbacks`` before it even builds an event.
+        self.callbacks: tuple[Callable[[Event], None], ...] = ()
 
     def subscribe(self, callback: Callable[[Event], None]) -> Subscription:
         """Call ``callback(event)`` for each future event until the subscription closes."""
         sub = Subscription(self, callback)
         self.subscriptions = (*self.subscriptions, sub)
+        self.callbacks = tuple(s.callback for s in self.subscriptions)
         return sub
 
     def _remove(self, sub: Subscription) -> None:
         self.subscriptions = tuple(s for s in self.subscriptions if s is not sub)
+        self.callbacks = tuple(s.callback for s in self.subscriptions)
 
     def publish(self, event: Event) -> None:
         """Deliver ``event`` to every subscriber; a failing subscriber never breaks the core."""
-        for sub in self.subscriptions:
+        for callback in self.callbacks:
             try:
-                sub.callback(event)
+                callback(event)
             except Exception:  # a broken widget must not break a student's training loop
                 pass
 

@@ -59,8 +59,20 @@ def all_workers() -> list[BaseWorker]:
     return list(_workers.values())
 
 
+_TENSOR_TEXT: dict[tuple, tuple[str, str]] = {}  # (dtype, shape) -> ("tensor", "int64[5]")
+
+
 def describe(obj: Any) -> tuple[str, str]:
     """A short (kind, summary) of a stored object, for events and views."""
+    if type(obj) is torch.Tensor:  # the common case, cached: a watched loop pays a lookup
+        key = (obj.dtype, obj.shape)
+        text = _TENSOR_TEXT.get(key)
+        if text is None:
+            if len(_TENSOR_TEXT) > 4096:
+                _TENSOR_TEXT.clear()
+            name = serde.DTYPE_NAMES.get(obj.dtype, obj.dtype)
+            text = _TENSOR_TEXT[key] = ("tensor", f"{name}{list(obj.shape)}")
+        return text
     child = getattr(obj, "child", None)
     if child is not None and hasattr(child, "id_at_location"):
         return "pointer", f"-> {child.location_id}:{child.id_at_location}"
@@ -171,7 +183,7 @@ class BaseWorker:
         ids = tuple(self._objects)
         objs = list(self._objects.values())
         self._objects.clear()
-        if events.bus and ids:
+        if events.bus.callbacks and ids:
             events.bus.publish(events.StoreCleared(self.id, ids, reason))
         del objs  # pointers among them die here and free what they point to
 
@@ -188,9 +200,8 @@ class BaseWorker:
             owned = child is not None and getattr(child, "owner", None) is self
             obj_id = child.id if owned else self.new_id()
         self._objects[obj_id] = obj
-        if events.bus:
-            kind, text = describe(obj)
-            events.bus.publish(events.ObjectStored(self.id, obj_id, kind, text, obj))
+        if events.bus.callbacks:
+            events.bus.publish(events.ObjectStored(self.id, obj_id, obj=obj))
         return obj_id
 
     def get_obj(self, obj_id: int) -> Any:
@@ -207,7 +218,7 @@ class BaseWorker:
         """Remove ``obj_id`` from the store and return it."""
         obj = self.get_obj(obj_id)
         del self._objects[obj_id]
-        if events.bus:
+        if events.bus.callbacks:
             events.bus.publish(events.ObjectDeleted(self.id, obj_id, reason))
         return obj
 
@@ -215,19 +226,25 @@ class BaseWorker:
     def send_msg(self, msg: Any, location: BaseWorker) -> Any:
         """Encode ``msg``, deliver it to ``location``, and return the decoded reply's value."""
         data = serde.encode(m.Envelope(self.id, location.id, msg))
-        listening = bool(events.bus)
+        listening = bool(events.bus.callbacks)
         if listening:
-            kind, text, ids = summary(msg)
-            start = events.MessageEvent(kind, self.id, location.id, len(data), text, ids, msg)
+            kind = m.KINDS.get(type(msg), type(msg).__name__)
+            start = events.MessageEvent(kind, self.id, location.id, len(data), payload=msg)
             events.bus.publish(start)
         answer = location.recv_msg(data)
         reply = serde.decode(answer)
         if listening:
-            kind, text, ids = summary(reply)
-            elapsed = events.time.perf_counter() - start.time
+            kind = m.KINDS.get(type(reply), type(reply).__name__)
+            now = events._now()
             events.bus.publish(
                 events.MessageEvent(
-                    kind, location.id, self.id, len(answer), text, ids, reply, elapsed=elapsed
+                    kind,
+                    location.id,
+                    self.id,
+                    len(answer),
+                    payload=reply,
+                    time=now,
+                    elapsed=now - start.time,
                 )
             )
         if type(reply) is m.ErrorReply:
@@ -348,9 +365,8 @@ class BaseWorker:
             )
         value = obj.get()
         self._objects[msg.id] = value
-        if events.bus:
-            kind, text = describe(value)
-            events.bus.publish(events.ObjectStored(self.id, msg.id, kind, text, value))
+        if events.bus.callbacks:
+            events.bus.publish(events.ObjectStored(self.id, msg.id, obj=value))
         return stored_descriptor(msg.id, value, True)
 
     def _on_clear(self, sender: str, msg: m.ClearObjects) -> None:
@@ -408,6 +424,10 @@ def to_value(obj: Any) -> Any:
     if child is not None and hasattr(child, "id_at_location"):
         return child.as_ref()
     return obj
+
+
+events.describe_message = summary
+events.describe_object = describe
 
 
 class VirtualWorker(BaseWorker):

@@ -249,6 +249,10 @@ def forget_outputs(shell: Any) -> int:
     """
     n = len(shell.user_ns.get("_oh", {}))
     shell.displayhook.flush()  # what %reset -f out does
+    # flush() drops _1.._{prompt_count}; a kernel run without history (nbval) numbers
+    # its outputs from _0, so drop every _<n> it left behind.
+    for k in [k for k in shell.user_ns if k[:1] == "_" and k[1:].isdigit()]:
+        del shell.user_ns[k]
     for k in HISTORY:
         shell.user_ns[k] = ""
         shell.user_ns_hidden[k] = ""

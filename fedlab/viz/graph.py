@@ -74,6 +74,8 @@ def collect(xs: tuple[Any, ...]) -> tuple[dict[str, dict[int, str]], list[tuple[
                     arrows.append((f"{w}:{i}", f"{child.location_id}:{child.id_at_location}"))
     else:
         for w in worker.all_workers():
+            if not w._objects:
+                continue  # a picture of what is alive: empty workers only add noise
             boxes[w.id] = {i: _row_text(o) for i, o in sorted(dict(w._objects).items())}
             for i, o in boxes[w.id].items():
                 if o.startswith("-> "):
