@@ -25,9 +25,12 @@ $(STAMP): pyproject.toml requirements.lock
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
+# Jupyter refuses to run as root unless told; containers and CI machines often are root.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: setup
 	$(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" --ServerApp.port=$(PORT) \
-		--LabApp.default_url=/lab/tree/lessons/00-index.ipynb $(LAB_ARGS)
+		--LabApp.default_url=/lab/tree/lessons/00-index.ipynb $(ROOT_FLAG) $(LAB_ARGS)
 
 test: setup lint
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -39,7 +39,12 @@ def _fresh_session() -> Iterator[None]:
     sy.reset()
 
 
-@pytest.fixture(params=sorted(TRANSPORTS, key=lambda n: n != "inprocess"))
+@pytest.fixture(
+    params=[
+        pytest.param(n, marks=pytest.mark.ray) if n == "ray" else n
+        for n in sorted(TRANSPORTS, key=lambda n: n != "inprocess")
+    ]
+)
 def transport(request) -> str:
     """The name of the transport under test (every core test runs on each)."""
     return request.param

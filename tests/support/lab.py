@@ -54,7 +54,7 @@ def stop(proc: subprocess.Popen) -> None:
 
 LAB_FLAGS = (
     "--no-browser",
-    "--ServerApp.token=",
+    "--IdentityProvider.token=",
     "--ServerApp.password=",
     "--ServerApp.disable_check_xsrf=True",
     "--ServerApp.ip=127.0.0.1",
