@@ -126,16 +126,20 @@ def binder_py() -> Path:
 # What the student's kernel must offer, checked in the Binder environment itself.
 PROBE = """
 import json, pathlib, sys, fedlab, ipywidgets, jupyterlab, torch
-ext = pathlib.Path(sys.prefix, "share/jupyter/labextensions/@jupyter-widgets/jupyterlab-manager")
+share = pathlib.Path(sys.prefix, "share/jupyter")
+ext = share / "labextensions/@jupyter-widgets/jupyterlab-manager"
+settings = json.loads((share / "lab/settings/overrides.json").read_text())
 print(json.dumps({
     "prefix": sys.prefix, "fedlab": fedlab.__file__, "torch": torch.__version__,
     "cuda": torch.version.cuda, "ipywidgets": ipywidgets.__version__,
     "jupyterlab": jupyterlab.__version__, "widgets_extension": ext.is_dir(),
+    "lab_settings": settings,
 }))
 """
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # the first run builds the environment
 def test_binder_environment_builds_from_its_files(binder_py: Path) -> None:
     """fedlab comes from this checkout, torch is the CPU build, widgets need no extra step."""
     out = subprocess.run(
@@ -147,6 +151,8 @@ def test_binder_environment_builds_from_its_files(binder_py: Path) -> None:
     assert info["torch"].startswith("2.13.0") and info["cuda"] is None
     assert info["ipywidgets"].startswith("8.")
     assert info["widgets_extension"], "ipywidgets 8 ships its JupyterLab extension prebuilt"
+    news = info["lab_settings"]["@jupyterlab/apputils-extension:notification"]
+    assert news == {"fetchNews": "false", "checkForUpdates": False}  # nothing fetched online
 
 
 # Run in the Binder environment: execute one notebook the way a student's "Run All"
@@ -177,6 +183,7 @@ def isolated_jupyter_env(venv: Path, home: Path) -> dict[str, str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 @pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.name)
 def test_lesson_runs_on_binder(binder_py: Path, lesson: Path, tmp_path: Path) -> None:
     """Every lesson runs top to bottom in the environment Binder builds."""

@@ -7,6 +7,8 @@ test-output/binder-browser/ to look at.
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -20,8 +22,10 @@ from tests.support.lab import free_port, lab_command, running
 from tests.test_binder_badge import readme_lab_path
 from tests.test_binder_env import ROOT, binder_python, isolated_jupyter_env
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+# The first run builds Binder's environment (minutes); later runs reuse it.
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(1800)]
 OUT = ROOT / "test-output" / "binder-browser"
+NOTEBOOK = ".jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook in the current tab
 
 # The live-panel check, as a student would type it: the panel is displayed by one
 # cell and must change when a later cell sends another tensor to bob.
@@ -45,19 +49,28 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         for var, value in isolated_jupyter_env(python.parent.parent, home).items():
             mp.setenv(var, value)
         port = free_port()
-        with running(lab_command(python, port), port, OUT / "lab.log", timeout=180) as base:
+        command = lab_command(python, port)
+        if os.geteuid() == 0:  # Binder runs Lab as an ordinary user; CI here is root
+            command.append("--allow-root")
+        with running(command, port, OUT / "lab.log", timeout=180) as base:
             yield base
 
 
 @pytest.fixture
-def page(lab: str) -> Iterator:
-    """A fresh chromium page at a laptop's size."""
+def page(lab: str, request: pytest.FixtureRequest) -> Iterator:
+    """A fresh chromium page at a laptop's size; a failing test leaves a screenshot."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = launch(p)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        failures = request.session.testsfailed
         try:
-            yield browser.new_page(viewport={"width": 1280, "height": 900})
+            yield page
+            # The test's own report is counted before its fixtures are torn down.
+            if request.session.testsfailed > failures:
+                OUT.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=OUT / f"FAILED-{request.node.name}.png")
         finally:
             browser.close()
 
@@ -67,14 +80,24 @@ def open_notebook(page, url: str, name: str) -> None:
     page.goto(url, timeout=120_000)
     tab = page.locator("#jp-main-dock-panel .lm-TabBar-tab.lm-mod-current")
     tab.filter(has_text=name).wait_for(timeout=120_000)
-    page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell").first.wait_for()
-    idle = page.locator('.jp-NotebookPanel:not(.lm-mod-hidden) [data-status="idle"]')
-    idle.first.wait_for(state="attached", timeout=120_000)
+    page.locator(f"{NOTEBOOK} .jp-Cell").first.wait_for()
+    # The kernel is started ("No Kernel" is gone from the toolbar) and idle.
+    page.wait_for_function(
+        """sel => {
+            const nb = document.querySelector(sel);
+            const name = nb && nb.querySelector('.jp-Toolbar-kernelName');
+            const busy = nb && nb.querySelector('.jp-Notebook-ExecutionIndicator');
+            return name && /Python/.test(name.textContent)
+                && busy && busy.dataset.status === 'idle';
+        }""",
+        arg=NOTEBOOK,
+        timeout=120_000,
+    )
 
 
 def run_cell(page, index: int) -> None:
     """Select cell ``index`` of the open notebook and run it as a student does (Shift+Enter)."""
-    cell = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell").nth(index)
+    cell = page.locator(f"{NOTEBOOK} .jp-Cell").nth(index)
     cell.locator(".jp-InputPrompt").click()
     page.keyboard.press("Shift+Enter")
     # Executed: the prompt shows a number, not "[ ]" or "[*]".
@@ -86,21 +109,46 @@ def run_cell(page, index: int) -> None:
 
 def panel_text(page, index: int) -> str:
     """The text of the live widget in the output of cell ``index`` ('' while none)."""
-    cell = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell").nth(index)
+    cell = page.locator(f"{NOTEBOOK} .jp-Cell").nth(index)
     widget = cell.locator(".jp-OutputArea-output .jupyter-widgets")
     return widget.first.inner_text() if widget.count() else ""
 
 
+def run_all(page) -> None:
+    """Run > Run All Cells, as a student would from the menu."""
+    page.locator(".lm-MenuBar-item", has_text="Run").first.click()
+    label = page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$"))
+    label.click()
+
+
 def test_badge_opens_the_index_notebook(lab: str, page) -> None:
-    """The badge's path opens lessons/00-index.ipynb in JupyterLab with a running kernel."""
+    """The badge's path opens lessons/00-index.ipynb; run, its panel is a live widget."""
     path = readme_lab_path()
     target = ROOT / path.removeprefix("/lab/tree/")
     if not target.exists():
         pytest.skip(f"{target.relative_to(ROOT)} does not exist yet")
     open_notebook(page, lab + path, target.name)
-    first = nbformat.read(target, as_version=4).cells[0].source.strip().splitlines()[0]
-    body = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook")
-    assert first.lstrip("# ").strip() in body.inner_text()
+    cells = nbformat.read(target, as_version=4).cells
+    first = cells[0].source.strip().splitlines()[0]
+    assert first.lstrip("# ").strip() in page.locator(f"{NOTEBOOK} .jp-Notebook").inner_text()
+    watching = [i for i, c in enumerate(cells) if "sy.watch(" in c.source]
+    if watching:
+        # Before running, the saved output is a static snapshot, not a widget.
+        assert panel_text(page, watching[0]) == ""
+        run_all(page)
+        cell = page.locator(f"{NOTEBOOK} .jp-Cell").nth(watching[0])
+        cell.locator(".jp-OutputArea-output .jupyter-widgets").first.wait_for(timeout=300_000)
+        page.wait_for_function(  # the rest of the notebook has run too
+            """sel => ![...document.querySelectorAll(sel + ' .jp-InputArea-prompt')]
+                .some(p => /[*]/.test(p.textContent))""",
+            arg=NOTEBOOK,
+            timeout=300_000,
+        )
+        panel = panel_text(page, watching[0])
+        assert "bob" in panel, f"the live panel of cell {watching[0]} shows {panel!r}"
+        cell.scroll_into_view_if_needed()  # for the screenshot
+    # binder/postBuild's settings: no news pop-up over the first lesson.
+    assert not page.get_by_text("Jupyter news").count()
     OUT.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=OUT / "index.png")
 
