@@ -60,6 +60,10 @@ def markdown(r: dict) -> str:
                 f"| {SYSTEM_NAMES.get(s, s)} | {model} | {v['wall_s']:.1f} | "
                 f"{v['first_round_s']:.3f} | {later} | {v['final_loss']:.4f} |"
             )
+    for model, res in r["fedavg"].items():
+        for s, err in res.get("errors", {}).items():
+            reason = next((x for x in reversed(err.splitlines()) if x.strip()), "")
+            lines.append(f"| {SYSTEM_NAMES.get(s, s)} | {model} | not measured: {reason[:90]} |")
     ops = r["ops"]
     lines += [
         "",
