@@ -82,8 +82,17 @@ action = st.one_of(
 
 
 def expected_objects(ws) -> set:
-    """What live pointers refer to, across the three workers."""
+    """What live pointers refer to, across the three workers.
+
+    The pointers here, and those kept in the workers' stores (the middle of a chain: on
+    worker processes they live in another process, so we read them from the stores).
+    """
     live = {(p.location_id, p.id_at_location) for p in sy.live_pointers()}
+    for w in ws:
+        for obj in w._objects.values():
+            child = getattr(obj, "child", None)
+            if isinstance(child, sy.PointerTensor):
+                live.add((child.location_id, child.id_at_location))
     return {x for x in live if x[0] in {w.id for w in ws}}
 
 
