@@ -133,16 +133,19 @@ class StoreModel:
                 self._delete(e.worker, i, e.reason)
 
     def _message(self, e: events.MessageEvent) -> None:
-        c = self.counts.get(e.receiver)
+        # The hottest path of a watched loop (four calls per send): keep it lean.
+        counts = self.counts
+        sender, nbytes = e.sender, e.nbytes
+        c = counts.get(e.receiver)
         if c is not None:
             c[0] += 1
-            c[1] += e.nbytes
-        c = self.counts.get(e.sender)
+            c[1] += nbytes
+        c = counts.get(sender)
         if c is not None:
             c[2] += 1
-            c[3] += e.nbytes
-        if e.sender == self.local and self.local_watched:
-            self._note_release(e)
+            c[3] += nbytes
+            if sender == self.local and self.local_watched:
+                self._note_release(e)
         self.changes += 1
 
     def _note_release(self, e: events.MessageEvent) -> None:
