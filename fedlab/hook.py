@@ -430,18 +430,35 @@ def dispatch(func, args: tuple, kwargs: dict) -> Any:
     return run_remote(name, args, kwargs)
 
 
+def _flat_refs(args: tuple, ptrs: list) -> tuple | None:
+    """One pass over flat arguments (the common case): their refs, or None to go the long way."""
+    refs = []
+    for a in args:
+        if type(a) is Wrapper or type(a) is ParameterWrapper:
+            ptrs.append(a)
+            refs.append(m.ObjRef(_live_child(a).id_at_location))
+        elif isinstance(a, (torch.Tensor, list, tuple, dict)):
+            return None
+        else:
+            refs.append(a)
+    return tuple(refs)
+
+
 def run_remote(name: str, args: tuple, kwargs: dict) -> Any:
     """Send the operation ``name`` to where its pointer arguments live and wrap the result."""
     ptrs: list = []
-    plains: list = []
-    multis: list = []
-    _scan(args, ptrs, plains, multis)
-    _scan(kwargs, ptrs, plains, multis)
-    if multis:
-        return _run_multi(name, args, kwargs, multis, ptrs, plains)
+    refs = None if kwargs else _flat_refs(args, ptrs)
+    if refs is None:
+        ptrs = []
+        plains: list = []
+        multis: list = []
+        _scan(args, ptrs, plains, multis)
+        _scan(kwargs, ptrs, plains, multis)
+        if multis:
+            return _run_multi(name, args, kwargs, multis, ptrs, plains)
+        if plains:
+            raise _not_collocated(name, ptrs[0], plains[0])
     first = ptrs[0]
-    if plains:
-        raise _not_collocated(name, first, plains[0])
     loc = _child(first).location_id
     for p in ptrs[1:]:
         if _child(p).location_id != loc:
@@ -450,7 +467,11 @@ def run_remote(name: str, args: tuple, kwargs: dict) -> Any:
         allowlist.lookup(name)  # raises the clear "not on the allowlist" error
     owner = _child(first).owner
     ptr = _live_child(first)
-    msg = m.RunOp(name, _to_refs(args), _to_refs(kwargs), torch.is_grad_enabled())
+    if refs is None:
+        refs, kw = _to_refs(args), _to_refs(kwargs)
+    else:
+        kw = {}
+    msg = m.RunOp(name, refs, kw, torch.is_grad_enabled())
     value = ptr.send_to_location(msg)
     return _from_reply(value, owner, loc, ptrs)
 

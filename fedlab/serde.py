@@ -249,11 +249,13 @@ def _dec(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
         if cls is None:
             raise SerdeError("the message names an unknown message kind")
         pos += 1
-        fields = []
-        for _ in cls._fields:
-            v, pos = _dec(buf, pos, depth + 1)
-            fields.append(v)
-        return cls(*fields), pos
+        # Fill the frozen dataclass directly: its generated __init__ (one
+        # object.__setattr__ per field) would double the cost of decoding a small message.
+        obj = object.__new__(cls)
+        fields = obj.__dict__
+        for name in cls._fields:
+            fields[name], pos = _dec(buf, pos, depth + 1)
+        return obj, pos
     if tag == _INT:
         return _Q.unpack_from(buf, pos)[0], pos + 8
     if tag == _STR:

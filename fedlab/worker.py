@@ -195,7 +195,8 @@ class BaseWorker:
     def store(self, obj: Any, obj_id: int | None = None) -> int:
         """Keep ``obj`` under a new id (or ``obj_id``) and return the id."""
         if obj_id is None:
-            child = getattr(obj, "child", None)
+            # (A plain tensor has no child; asking it costs an AttributeError, so don't.)
+            child = None if type(obj) is torch.Tensor else getattr(obj, "child", None)
             # A pointer this worker owns is kept under its own id: "alice:2 -> bob:2" at key 2.
             owned = child is not None and getattr(child, "owner", None) is self
             obj_id = child.id if owned else self.new_id()
@@ -398,7 +399,7 @@ def _hand_over(obj: Any) -> None:
 
 def stored_descriptor(obj_id: int, t: torch.Tensor, existing: bool) -> m.Stored:
     """What the caller needs to build a pointer to the stored tensor ``t``."""
-    child = getattr(t, "child", None)
+    child = None if type(t) is torch.Tensor else getattr(t, "child", None)
     if child is not None and hasattr(child, "id_at_location"):
         return m.Stored(
             obj_id,
