@@ -64,3 +64,15 @@ def workers(transport) -> Iterator[tuple]:
 def me():
     """The local worker."""
     return hook.local_worker
+
+
+@pytest.fixture
+def bob():
+    """An in-process worker called bob (for tests that need no other transport)."""
+    return sy.VirtualWorker(hook, id="bob")
+
+
+@pytest.fixture
+def alice():
+    """An in-process worker called alice."""
+    return sy.VirtualWorker(hook, id="alice")

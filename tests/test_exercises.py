@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from fedlab import worker
-from fedlab.grading import EXERCISES, check, recorder
+from fedlab.grading import EXERCISES, check
 from fedlab.grading.authoring import (
     MarkerError,
     exercise_name,
@@ -22,21 +20,7 @@ from fedlab.grading.authoring import (
 pytestmark = pytest.mark.filterwarnings("ignore:torch is already hooked")
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = sorted((ROOT / "exercises" / "source").glob("*.ipynb"))
-_spec = importlib.util.spec_from_file_location(
-    "submission_variants", ROOT / "tests" / "data" / "submissions" / "variants.py"
-)
-variants = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(variants)
-
-
-@pytest.fixture(autouse=True)
-def _no_leftovers():
-    """Stop recording and forget workers an exercise created (secure_worker), after each test."""
-    before = set(worker._workers)
-    yield
-    recorder.stop()
-    for name in set(worker._workers) - before:
-        worker._workers.pop(name)
+from tests.support.grading import no_leftovers, variants  # noqa: F401, E402
 
 
 def test_every_exercise_has_a_source_and_a_student_notebook():

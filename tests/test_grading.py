@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 import torch
 
 import fedlab as sy
-from fedlab import worker
-from fedlab.grading import EXERCISES, Report, Result, check, recorder, start
+from fedlab.grading import EXERCISES, Report, Result, check, start
 from fedlab.grading.criteria import carriers, same_values
 
 pytestmark = pytest.mark.filterwarnings("ignore:torch is already hooked")
 ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location(
-    "submission_variants", ROOT / "tests" / "data" / "submissions" / "variants.py"
-)
-variants = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(variants)
-
-
-@pytest.fixture(autouse=True)
-def _no_leftovers():
-    before = set(worker._workers)
-    yield
-    recorder.stop()
-    for name in set(worker._workers) - before:
-        worker._workers.pop(name)
+from tests.support.grading import no_leftovers, variants  # noqa: F401, E402
 
 
 @pytest.mark.parametrize("name", sorted(variants.EXPECTED))

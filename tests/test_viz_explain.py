@@ -9,16 +9,6 @@ import fedlab as sy
 
 
 @pytest.fixture
-def bob():
-    return sy.VirtualWorker(sy.local_worker.hook, id="bob")
-
-
-@pytest.fixture
-def alice():
-    return sy.VirtualWorker(sy.local_worker.hook, id="alice")
-
-
-@pytest.fixture
 def shell():
     """A real IPython shell with output history, as in a notebook."""
     from IPython.core.interactiveshell import InteractiveShell

@@ -13,16 +13,6 @@ import fedlab as sy
 from fedlab.viz.graph import collect
 
 
-@pytest.fixture
-def bob():
-    return sy.VirtualWorker(sy.local_worker.hook, id="bob")
-
-
-@pytest.fixture
-def alice():
-    return sy.VirtualWorker(sy.local_worker.hook, id="alice")
-
-
 def _gids(fig, prefix):
     return sorted(
         p.get_gid() for p in fig.axes[0].patches if (p.get_gid() or "").startswith(prefix)

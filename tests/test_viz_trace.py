@@ -6,21 +6,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import pytest
 import torch
 
 import fedlab as sy
 from fedlab import events
-
-
-@pytest.fixture
-def bob():
-    return sy.VirtualWorker(sy.local_worker.hook, id="bob")
-
-
-@pytest.fixture
-def alice():
-    return sy.VirtualWorker(sy.local_worker.hook, id="alice")
 
 
 def _carries_tensor(e) -> bool:
