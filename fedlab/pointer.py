@@ -122,7 +122,7 @@ def pointer_from_ref(
     owner: BaseWorker, ref: m.PointerRef, pointer_id: int | None = None
 ) -> torch.Tensor:
     """A new pointer, owned by ``owner``, to what ``ref`` points at (wrapped)."""
-    from fedlab.hook import wrap
+    from fedlab.wrapper import wrap
 
     if not isinstance(ref.location, str) or type(ref.id_at_location) is not int:
         raise serde.SerdeError("a pointer in the message is malformed")

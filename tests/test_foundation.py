@@ -51,3 +51,13 @@ def test_every_locked_requirement_is_pinned_exactly():
         line = line.strip()
         if line and not line.startswith("#"):
             assert re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[^=<>~!]+", line), line
+
+
+def test_the_code_stays_small():
+    """A line budget, checked in CI: one concept per file, and a core one can read in a day."""
+    package = ROOT / "fedlab"
+    sizes = {p: len(p.read_text().splitlines()) for p in package.rglob("*.py")}
+    core = sum(n for p, n in sizes.items() if p.parent == package)
+    assert core <= 3000, f"the core (fedlab/*.py) has {core} lines; the budget is 3000"
+    too_long = {str(p.relative_to(ROOT)): n for p, n in sizes.items() if n > 450}
+    assert not too_long, f"files over 450 lines: {too_long}; split them by concept"
