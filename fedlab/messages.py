@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fedlab.serde import register
+from fedlab.serde import install_compact, register
 
 
 @register(1)
@@ -148,3 +148,5 @@ KINDS = {
     Reply: "reply",
     ErrorReply: "error",
 }
+
+install_compact(ObjRef, Stored)

@@ -165,6 +165,43 @@ _ENCODERS: dict[type, Any] = {
 }
 
 
+# Compact forms for the two messages on every operation's path: an argument reference
+# (``ObjRef``) and a stored result (``Stored``). One struct call instead of a walk over
+# their fields; values of unexpected types take the general form, so nothing is lost.
+_REF_CLASS: type | None = None
+_STORED_CLASS: type | None = None
+_QB = struct.Struct("<qB")
+
+
+def install_compact(ref_class: type, stored_class: type) -> None:
+    """Use the compact forms for these two message classes (called by ``fedlab.messages``)."""
+    global _REF_CLASS, _STORED_CLASS
+    _REF_CLASS, _STORED_CLASS = ref_class, stored_class
+    _ENCODERS[ref_class] = _enc_ref
+    _ENCODERS[stored_class] = _enc_stored
+
+
+def _enc_ref(v: Any, out: bytearray, depth: int) -> None:
+    if type(v.id) is not int or not -(2**63) <= v.id < 2**63:
+        return _enc_message(v, out, depth)
+    out += b"R"
+    out += _Q.pack(v.id)
+
+
+def _enc_stored(v: Any, out: bytearray, depth: int) -> None:
+    flags = (v.requires_grad, v.is_leaf, v.existing)
+    try:
+        if type(v.id) is not int or type(v.dtype) is not str or set(map(type, flags)) != {bool}:
+            raise TypeError
+        head = _QB.pack(v.id, len(v.shape)) + struct.pack(f"<{len(v.shape)}q", *v.shape)
+    except (struct.error, TypeError):
+        return _enc_message(v, out, depth)
+    out += b"S"
+    out += head
+    _enc_str(v.dtype, out, b"s")
+    out.append(flags[0] | flags[1] << 1 | flags[2] << 2)
+
+
 def _unsendable(v: Any):
     raise SerdeError(
         f"fedlab cannot send an object of type {type(v).__name__} to a worker; "
@@ -232,6 +269,7 @@ def _text(buf: bytes, pos: int) -> tuple[str, int]:
 
 _N, _T, _F, _INT, _FLT, _STR, _BYT = b"N"[0], b"T"[0], b"F"[0], b"i"[0], b"f"[0], b"s"[0], b"b"[0]
 _TUP, _LST, _DCT, _MSG, _TEN = b"t"[0], b"l"[0], b"d"[0], b"M"[0], b"X"[0]
+_REF, _STO = b"R"[0], b"S"[0]
 
 
 def _dec(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
@@ -256,6 +294,12 @@ def _dec(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
         for name in cls._fields:
             fields[name], pos = _dec(buf, pos, depth + 1)
         return obj, pos
+    if tag == _REF and _REF_CLASS is not None:
+        obj = object.__new__(_REF_CLASS)
+        obj.__dict__["id"] = _Q.unpack_from(buf, pos)[0]
+        return obj, pos + 8
+    if tag == _STO and _STORED_CLASS is not None:
+        return _dec_stored(buf, pos)
     if tag == _INT:
         return _Q.unpack_from(buf, pos)[0], pos + 8
     if tag == _STR:
@@ -299,6 +343,29 @@ def _dec(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
             raise _truncated()
         return bytes(buf[pos : pos + n]), pos + n
     return _dec_rare(buf, pos, depth, tag)
+
+
+def _dec_stored(buf: bytes, pos: int) -> tuple[Any, int]:
+    obj_id, ndim = _QB.unpack_from(buf, pos)
+    pos += _QB.size
+    shape = struct.unpack_from(f"<{ndim}q", buf, pos)
+    pos += 8 * ndim
+    if pos >= len(buf) or buf[pos] != _STR:
+        raise SerdeError("a stored result in the message is malformed")
+    dtype, pos = _text(buf, pos + 1)
+    if pos >= len(buf):
+        raise _truncated()
+    flags = buf[pos]
+    obj = object.__new__(_STORED_CLASS)
+    obj.__dict__.update(
+        id=obj_id,
+        shape=shape,
+        dtype=dtype,
+        requires_grad=bool(flags & 1),
+        is_leaf=bool(flags & 2),
+        existing=bool(flags & 4),
+    )
+    return obj, pos + 1
 
 
 def _dec_rare(buf: bytes, pos: int, depth: int, tag: int) -> tuple[Any, int]:

@@ -317,8 +317,11 @@ class BaseWorker:
         used: dict[int, int] = {}
         args = self._resolve(msg.args, used)
         kwargs = self._resolve(msg.kwargs, used)
-        with torch.set_grad_enabled(bool(msg.grad_enabled)):
-            result = fn(*args, **kwargs)
+        if torch.is_grad_enabled() is bool(msg.grad_enabled):
+            result = fn(*args, **kwargs)  # already in the caller's grad mode (usual)
+        else:
+            with torch.set_grad_enabled(bool(msg.grad_enabled)):
+                result = fn(*args, **kwargs)
         _check_result(result, msg.op)
         return self._keep(result, used)
 

@@ -161,3 +161,27 @@ def test_a_local_check_matches_the_worker_check():
     x = torch.tensor([1.0]).send(sy.VirtualWorker(None, id="bob"))
     with pytest.raises(OperationNotAllowedError):
         x.pin_memory()
+
+
+def test_compact_forms_round_trip_and_fall_back_for_odd_values():
+    values = [
+        m.ObjRef(7),
+        m.ObjRef(-(2**63)),
+        m.ObjRef("not an int"),  # a crafted value takes the general form
+        m.Stored(3, (2, 5), "float32", True, False, True),
+        m.Stored(3, (), "int64", False, True, False),
+        m.Stored(3, (1.5,), "float32", False, True, False),
+        m.Stored(3, (2,), "float32", 1, True, False),
+        m.Reply((m.Stored(1, (3,), "bool", False, True, False), None)),
+    ]
+    for v in values:
+        back = serde.decode(serde.encode(v))
+        assert back == v and type(back) is type(v)
+        assert all(type(getattr(back, f)) is type(getattr(v, f)) for f in type(v)._fields)
+
+
+@pytest.mark.parametrize("cut", [1, 5, 9, 12, 20])
+def test_truncated_compact_forms_are_refused(cut):
+    data = serde.encode(m.Reply(m.Stored(3, (2, 5), "float32", True, False, True)))
+    with pytest.raises(SerdeError):
+        serde.decode(data[:cut])
