@@ -103,6 +103,7 @@ def _numel(w):
 
 def _reveal(name):
     def refuse(w, *args, **kwargs):
+        __tracebackhide__ = True
         raise RemoteValueError(
             f"{allowlist.short(name)} needs the values, and they live on "
             f"{_child(w).location_id}, not here. Bring the tensor back first: x.get()"
@@ -208,6 +209,7 @@ LOCAL: dict[str, Any] = {
 
 def dispatch(func, args: tuple, kwargs: dict) -> Any:
     """Run a torch call that involves a wrapper: locally for metadata, else on its location."""
+    __tracebackhide__ = True
     name = allowlist.name_of(func)
     local = LOCAL.get(name)
     if local is not None and args and isinstance(args[0], Wrapper):
@@ -234,6 +236,7 @@ def _flat_refs(args: tuple, ptrs: list) -> tuple | None:
 
 def run_remote(name: str, args: tuple, kwargs: dict) -> Any:
     """Send the operation ``name`` to where its pointer arguments live and wrap the result."""
+    __tracebackhide__ = True
     ptrs: list = []
     refs = None if kwargs else _flat_refs(args, ptrs)
     if refs is None:
@@ -282,6 +285,7 @@ def _from_reply(value: Any, owner: BaseWorker, loc: str, ptrs: list) -> Any:
 
 
 def _run_multi(name, args, kwargs, multis, ptrs, plains) -> Any:
+    __tracebackhide__ = True
     keys = list(multis[0].child.child)
     for mw in multis[1:]:
         if list(mw.child.child) != keys:

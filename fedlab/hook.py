@@ -55,6 +55,7 @@ _hook: TorchHook | None = None
 
 def _tensor_send(self: torch.Tensor, *workers: Any) -> torch.Tensor:
     """Send a copy of this tensor to one worker (a pointer) or several (a multi-pointer)."""
+    __tracebackhide__ = True
     if isinstance(self, Wrapper):  # reached through torch.Tensor.send on a subclass
         return Wrapper.send(self, *workers)
     dests = _workers_arg(workers)
@@ -73,6 +74,7 @@ def _tensor_send(self: torch.Tensor, *workers: Any) -> torch.Tensor:
 
 def _tensor_get(self: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
     """Plain tensors are already here; ``get`` is for pointers."""
+    __tracebackhide__ = True
     raise PointerChainError(
         "this tensor is already here on me, not a pointer, so there is nothing to .get(); "
         "did you call .get() twice?"
@@ -81,6 +83,7 @@ def _tensor_get(self: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
 
 def _tensor_move(self: torch.Tensor, dest: Any) -> torch.Tensor:
     """A local tensor moves to a worker by ``send``."""
+    __tracebackhide__ = True
     raise PointerChainError("this tensor is here on me: use x.send(worker) to give it away")
 
 

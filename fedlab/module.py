@@ -72,6 +72,7 @@ def location(self: nn.Module) -> BaseWorker | None:
 
 def send(self: nn.Module, *workers: Any) -> nn.Module:
     """Send every parameter and buffer to the worker, in place, and return the model."""
+    __tracebackhide__ = True
     dests = _workers_arg(workers)
     if len(dests) > 1:
         raise PointerChainError(
@@ -98,6 +99,7 @@ def send(self: nn.Module, *workers: Any) -> nn.Module:
 
 def get(self: nn.Module) -> nn.Module:
     """Bring every parameter and buffer back, in place (values and gradients); returns the model."""
+    __tracebackhide__ = True
     for t in _tensors(self):
         if is_pointer(t):
             value = Wrapper.get(t)
@@ -107,6 +109,7 @@ def get(self: nn.Module) -> nn.Module:
 
 def move(self: nn.Module, dest: Any) -> nn.Module:
     """Send the model's parameters from where they are straight to ``dest``; returns the model."""
+    __tracebackhide__ = True
     dest = _workers_arg((dest,))[0]
     if location(self) is None:
         return send(self, dest)
@@ -139,6 +142,7 @@ def copy(self: nn.Module) -> nn.Module:
 
 
 def _check_optimizer_state(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+    __tracebackhide__ = True
     for group in optimizer.param_groups:
         for p in group["params"]:
             state = optimizer.state.get(p)

@@ -226,6 +226,7 @@ class BaseWorker:
     # -- talking --------------------------------------------------------------
     def send_msg(self, msg: Any, location: BaseWorker) -> Any:
         """Encode ``msg``, deliver it to ``location``, and return the decoded reply's value."""
+        __tracebackhide__ = True
         data = serde.encode(m.Envelope(self.id, location.id, msg))
         listening = bool(events.bus.callbacks)
         if listening:

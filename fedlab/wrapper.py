@@ -51,6 +51,7 @@ class Wrapper(torch.Tensor):
 
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
+        __tracebackhide__ = True  # students see their line and the error, not fedlab's frames
         return _dispatch.dispatch(func, args, kwargs or {})
 
     # -- the course's attributes ------------------------------------------------
@@ -91,6 +92,7 @@ class Wrapper(torch.Tensor):
     # -- moving data ------------------------------------------------------------
     def send(self, *workers: BaseWorker) -> torch.Tensor:
         """Send this pointer to another worker, making a chain (that worker points here)."""
+        __tracebackhide__ = True
         workers = _workers_arg(workers)
         if len(workers) > 1:
             raise PointerChainError(
@@ -112,6 +114,7 @@ class Wrapper(torch.Tensor):
 
     def get(self) -> Any:
         """Bring the object back from its location (it leaves there); returns it."""
+        __tracebackhide__ = True
         ptr = _live_child(self)
         value = ptr.send_to_location(m.Fetch(ptr.id_at_location))
         ptr.garbage_collect_data = False
@@ -122,6 +125,7 @@ class Wrapper(torch.Tensor):
 
     def move(self, dest: BaseWorker) -> Any:
         """Send the object from its location straight to ``dest``; updates and returns self."""
+        __tracebackhide__ = True
         ptr = _live_child(self)
         dest = _workers_arg((dest,))[0]
         if dest.id == ptr.location_id:
@@ -135,6 +139,7 @@ class Wrapper(torch.Tensor):
 
     def remote_get(self) -> torch.Tensor:
         """On a chain, make the middle worker pull the object to itself; returns self."""
+        __tracebackhide__ = True
         ptr = _live_child(self)
         d = ptr.send_to_location(m.RemoteGet(ptr.id_at_location))
         ptr.update(d)
@@ -179,16 +184,20 @@ class MultiWrapper(Wrapper):
 
     def get(self, sum_results: bool = False) -> Any:
         """A list of the tensors, in worker order (their sum if ``sum_results``)."""
+        __tracebackhide__ = True
         values = [w.get() for w in self.child.child.values()]
         return functools.reduce(operator.add, values) if sum_results else values
 
     def send(self, *workers: BaseWorker) -> torch.Tensor:
+        __tracebackhide__ = True
         raise PointerChainError("send the tensor itself to several workers, not a multi-pointer")
 
     def move(self, dest: BaseWorker) -> Any:
+        __tracebackhide__ = True
         raise PointerChainError("move each worker's pointer (x.child.child['bob']) on its own")
 
     def remote_get(self) -> torch.Tensor:
+        __tracebackhide__ = True
         raise PointerChainError("remote_get works on a chain of single pointers")
 
 
@@ -200,6 +209,7 @@ def _wrap_multi(children: dict[str, torch.Tensor]) -> torch.Tensor:
 
 
 def _live_child(w: Wrapper) -> PointerTensor:
+    __tracebackhide__ = True
     ptr = w.__dict__.get("child")
     if not isinstance(ptr, PointerTensor):
         raise PointerChainError("this operation needs a single pointer")
