@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from tests.support.browser import launch, require_chromium
+from tests.support.browser import launch, require_chromium, scratch_notebook
 from tests.support.lab import free_port, lab_command, running
 from tests.test_binder_badge import readme_lab_path
 from tests.test_binder_env import ROOT, binder_python, isolated_jupyter_env
@@ -156,19 +154,8 @@ def test_badge_opens_the_index_notebook(lab: str, page) -> None:
 @pytest.fixture
 def panel_notebook() -> Iterator[Path]:
     """A small notebook in a temporary folder inside the repository (Lab serves the repo)."""
-    OUT.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix="nb-", dir=OUT))
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(src) for src in PANEL_CELLS]
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    path = folder / "live-panel.ipynb"
-    nbformat.write(nb, path)
-    yield path
-    shutil.rmtree(folder, ignore_errors=True)
+    with scratch_notebook(OUT, "live-panel.ipynb", PANEL_CELLS) as path:
+        yield path
 
 
 def test_live_panel_renders_and_updates(lab: str, page, panel_notebook: Path) -> None:

@@ -9,16 +9,13 @@ saved in test-output/panel-browser/ to look at.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import nbformat
 import pytest
 
-from tests.support.browser import launch, require_chromium
+from tests.support.browser import launch, require_chromium, scratch_notebook
 from tests.support.lab import ROOT, free_port, lab_command, running
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -37,19 +34,8 @@ LIVE = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 @pytest.fixture
 def notebook() -> Iterator[Path]:
     """The student's notebook, in a fresh folder that JupyterLab serves."""
-    OUT.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix="nb-", dir=OUT))
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(src) for src in CELLS]
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    path = folder / "watch-bob.ipynb"
-    nbformat.write(nb, path)
-    yield path
-    shutil.rmtree(folder, ignore_errors=True)
+    with scratch_notebook(OUT, "watch-bob.ipynb", CELLS) as path:
+        yield path
 
 
 @pytest.fixture
