@@ -129,3 +129,15 @@ def test_every_exercise_has_two_to_five_criteria_with_hints():
         for c in exercise.criteria:
             assert c.points > 0 and c.hint
             assert all(r in names[: names.index(c.name)] for r in c.requires)
+
+
+def test_table_labels_tell_same_named_submissions_apart(tmp_path):
+    from fedlab.grading.cli import labels
+
+    a = tmp_path / "alice" / "01-remote-tensors.ipynb"
+    b = tmp_path / "bob" / "01-remote-tensors.ipynb"
+    assert labels([str(a), str(b)]) == {
+        str(a): "alice/01-remote-tensors.ipynb",
+        str(b): "bob/01-remote-tensors.ipynb",
+    }
+    assert labels([str(a)]) == {str(a): "01-remote-tensors.ipynb"}

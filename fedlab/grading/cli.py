@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -84,6 +85,19 @@ class Progress:
             print(file=sys.stderr)
 
 
+def labels(files: list[str]) -> dict[str, str]:
+    """How each file is named in the table: its path below the folder all files share.
+
+    Instructors often keep one folder per student (``alice/01-x.ipynb``, ``bob/01-x.ipynb``),
+    so the bare file names would collide.
+    """
+    paths = [Path(f).resolve() for f in files]
+    if len(paths) == 1:
+        return {files[0]: paths[0].name}
+    common = Path(os.path.commonpath([p.parent for p in paths]))
+    return {f: p.relative_to(common).as_posix() for f, p in zip(files, paths)}
+
+
 def table(results: list[dict[str, Any]]) -> str:
     """The results as text: one table per exercise, criteria numbered, errors under rows."""
     out: list[str] = []
@@ -91,7 +105,8 @@ def table(results: list[dict[str, Any]]) -> str:
     for r in results:
         report = Report.from_dict(r["report"])
         groups.setdefault(report.exercise, []).append((r["file"], report))
-    width = max(len(Path(r["file"]).name) for r in results) + 2
+    label = labels([r["file"] for r in results])
+    width = max(len(v) for v in label.values()) + 2
     for name, rows in groups.items():
         ex = EXERCISES.get(name)
         criteria = ex.criteria if ex else ()
@@ -102,7 +117,7 @@ def table(results: list[dict[str, Any]]) -> str:
         out.append(f"  {'file':<{width}}{head}{'total':>8}")
         for file, rep in rows:
             cells = "".join(f"{f'{x.score}/{x.points}':>6}" for x in rep.results)
-            out.append(f"  {Path(file).name:<{width}}{cells}{f'{rep.score}/{rep.max_score}':>8}")
+            out.append(f"  {label[file]:<{width}}{cells}{f'{rep.score}/{rep.max_score}':>8}")
             if rep.error:
                 out.append(f"      {rep.error}")
         out.append("")
