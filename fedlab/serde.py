@@ -62,14 +62,6 @@ def register(code: int):
     return wrap
 
 
-def tensor_bytes(t: torch.Tensor) -> bytes:
-    """The raw bytes of a tensor's values, in C order."""
-    flat = t.detach().contiguous().reshape(-1)
-    if flat.numel() == 0:
-        return b""
-    return flat.view(torch.uint8).numpy().tobytes()
-
-
 def _enc(v: Any, out: bytearray, depth: int) -> None:
     if depth > MAX_DEPTH:
         raise SerdeError("this value is nested too deeply to send")
