@@ -144,6 +144,17 @@ def _dec_stored(buf: bytes, pos: int) -> tuple[Any, int]:
     return obj, pos + 1
 
 
+_DEVICES = {"cpu": torch.device("cpu")}
+
+
+def _named(buf: bytes, pos: int, table: dict[str, Any], what: str) -> tuple[Any, int]:
+    """A value travelling by name (a dtype, a memory format, a device): known names only."""
+    name, pos = _text(buf, pos)
+    if name not in table:
+        raise SerdeError(f"unknown {what} {name!r} in the message")
+    return table[name], pos
+
+
 def _dec_rare(buf: bytes, pos: int, depth: int, tag: int) -> tuple[Any, int]:
     t = bytes([tag])
     if t == b"z":
@@ -152,10 +163,7 @@ def _dec_rare(buf: bytes, pos: int, depth: int, tag: int) -> tuple[Any, int]:
             raise SerdeError("a torch.Size in the message is malformed")
         return torch.Size(shape), pos
     if t == b"y":
-        name, pos = _text(buf, pos)
-        if name not in DTYPES:
-            raise SerdeError(f"unknown dtype {name!r} in the message")
-        return DTYPES[name], pos
+        return _named(buf, pos, DTYPES, "dtype")
     if t == b"c":
         start, pos = _dec(buf, pos, depth + 1)
         stop, pos = _dec(buf, pos, depth + 1)
@@ -164,15 +172,9 @@ def _dec_rare(buf: bytes, pos: int, depth: int, tag: int) -> tuple[Any, int]:
     if t == b"e":
         return Ellipsis, pos
     if t == b"m":
-        name, pos = _text(buf, pos)
-        if name not in MEMORY_FORMATS:
-            raise SerdeError(f"unknown memory format {name!r} in the message")
-        return MEMORY_FORMATS[name], pos
+        return _named(buf, pos, MEMORY_FORMATS, "memory format")
     if t == b"v":
-        name, pos = _text(buf, pos)
-        if name != "cpu":
-            raise SerdeError(f"workers compute on the CPU only, not on {name!r}")
-        return torch.device("cpu"), pos
+        return _named(buf, pos, _DEVICES, "device (workers compute on the CPU only)")
     raise SerdeError(f"unknown tag {t!r} in the message (not fedlab bytes?)")
 
 
