@@ -12,27 +12,29 @@ from typing import Any
 
 import torch
 
-from fedlab import serde as _s
 from fedlab.exceptions import SerdeError
 from fedlab.serde import (
     _D,
     _I,
     _Q,
     _QB,
+    DTYPE_LIST,
     DTYPES,
+    HOT,
     MAX_DEPTH,
     MEMORY_FORMATS,
     MESSAGE_CLASSES,
+    args_struct,
 )
 
 _EARLY = "the message ends too early (truncated or corrupted bytes)"
 
 
 def _truncated() -> SerdeError:
-    return SerdeError("the message ends too early (truncated or corrupted bytes)")
+    return SerdeError(_EARLY)
 
 
-def _text(buf: bytes, pos: int) -> tuple[str, int]:
+def _text(buf: bytes, pos: int, depth: int = 0) -> tuple[str, int]:
     (n,) = _I.unpack_from(buf, pos)
     pos += 4
     if pos + n > len(buf):
@@ -43,139 +45,170 @@ def _text(buf: bytes, pos: int) -> tuple[str, int]:
         raise SerdeError("a string in the message is not valid UTF-8") from e
 
 
-_N, _T, _F, _INT, _FLT, _STR, _BYT = b"N"[0], b"T"[0], b"F"[0], b"i"[0], b"f"[0], b"s"[0], b"b"[0]
-_TUP, _LST, _DCT, _MSG, _TEN = b"t"[0], b"l"[0], b"d"[0], b"M"[0], b"X"[0]
-_REF, _STO = b"R"[0], b"S"[0]
-
-
 def _dec(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
     """Decode one value at ``pos``; return it and the position after it."""
     if depth > MAX_DEPTH:
         raise SerdeError("the message is nested too deeply")
-    if pos >= len(buf):
-        raise _truncated()
-    tag = buf[pos]
+    # One table lookup by tag byte (an IndexError past the end means truncated bytes).
+    return _DECODERS[buf[pos]](buf, pos + 1, depth)
+
+
+def _dec_message(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
+    cls = MESSAGE_CLASSES.get(buf[pos])
+    if cls is None:
+        raise SerdeError("the message names an unknown message kind")
     pos += 1
-    if tag == _MSG:
-        if pos >= len(buf):
-            raise _truncated()
-        cls = MESSAGE_CLASSES.get(buf[pos])
-        if cls is None:
-            raise SerdeError("the message names an unknown message kind")
-        pos += 1
-        # Fill the frozen dataclass directly: its generated __init__ (one
-        # object.__setattr__ per field) would double the cost of decoding a small message.
-        obj = object.__new__(cls)
-        fields = obj.__dict__
-        for name in cls._fields:
-            fields[name], pos = _dec(buf, pos, depth + 1)
-        return obj, pos
-    if tag == _REF and _s._REF_CLASS is not None:
-        obj = object.__new__(_s._REF_CLASS)
-        obj.__dict__["id"] = _Q.unpack_from(buf, pos)[0]
-        return obj, pos + 8
-    if tag == _STO and _s._STORED_CLASS is not None:
-        return _dec_stored(buf, pos)
-    if tag == _INT:
-        return _Q.unpack_from(buf, pos)[0], pos + 8
-    if tag == _STR:
-        return _text(buf, pos)
-    if tag in (_TUP, _LST):
-        (n,) = _I.unpack_from(buf, pos)
-        pos += 4
-        if n > len(buf) - pos:  # each item takes at least one byte
-            raise _truncated()
-        items = []
-        for _ in range(n):
-            v, pos = _dec(buf, pos, depth + 1)
-            items.append(v)
-        return (tuple(items) if tag == _TUP else items), pos
-    if tag == _N:
-        return None, pos
-    if tag == _T:
-        return True, pos
-    if tag == _F:
-        return False, pos
-    if tag == _FLT:
-        return _D.unpack_from(buf, pos)[0], pos + 8
-    if tag == _DCT:
-        (n,) = _I.unpack_from(buf, pos)
-        pos += 4
-        if n > len(buf) - pos:
-            raise _truncated()
-        d: dict = {}
-        for _ in range(n):
-            k, pos = _dec(buf, pos, depth + 1)
-            if type(k) not in (str, int):
-                raise SerdeError("dictionary keys in a message must be strings or integers")
-            d[k], pos = _dec(buf, pos, depth + 1)
-        return d, pos
-    if tag == _TEN:
-        return _dec_tensor(buf, pos, depth)
-    if tag == _BYT:
-        (n,) = _I.unpack_from(buf, pos)
-        pos += 4
-        if pos + n > len(buf):
-            raise _truncated()
-        return bytes(buf[pos : pos + n]), pos + n
-    return _dec_rare(buf, pos, depth, tag)
+    values = []
+    for _ in cls._fields:
+        v, pos = _dec(buf, pos, depth + 1)
+        values.append(v)
+    return cls(*values), pos
 
 
-def _dec_stored(buf: bytes, pos: int) -> tuple[Any, int]:
+def _dec_seq(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
+    (n,) = _I.unpack_from(buf, pos)
+    tag = buf[pos - 1]
+    pos += 4
+    if n > len(buf) - pos:  # each item takes at least one byte
+        raise _truncated()
+    items = []
+    for _ in range(n):
+        v, pos = _dec(buf, pos, depth + 1)
+        items.append(v)
+    return (tuple(items) if tag == _TUP else items), pos
+
+
+def _dec_dict(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
+    (n,) = _I.unpack_from(buf, pos)
+    pos += 4
+    if n > len(buf) - pos:
+        raise _truncated()
+    d: dict = {}
+    for _ in range(n):
+        k, pos = _dec(buf, pos, depth + 1)
+        if type(k) not in (str, int):
+            raise SerdeError("dictionary keys in a message must be strings or integers")
+        d[k], pos = _dec(buf, pos, depth + 1)
+    return d, pos
+
+
+def _dec_bytes(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
+    (n,) = _I.unpack_from(buf, pos)
+    pos += 4
+    if pos + n > len(buf):
+        raise _truncated()
+    return bytes(buf[pos : pos + n]), pos + n
+
+
+def _dec_ref(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
+    return HOT["ObjRef"](_Q.unpack_from(buf, pos)[0]), pos + 8
+
+
+def _dec_stored(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
     obj_id, ndim = _QB.unpack_from(buf, pos)
     pos += _QB.size
     shape = struct.unpack_from(f"<{ndim}q", buf, pos)
     pos += 8 * ndim
-    if pos >= len(buf) or buf[pos] != _STR:
+    code, flags = buf[pos], buf[pos + 1]
+    if code >= len(DTYPE_LIST) or flags > 7:
         raise SerdeError("a stored result in the message is malformed")
-    dtype, pos = _text(buf, pos + 1)
-    if pos >= len(buf):
-        raise _truncated()
-    flags = buf[pos]
-    obj = object.__new__(_s._STORED_CLASS)
-    obj.__dict__.update(
-        id=obj_id,
-        shape=shape,
-        dtype=dtype,
-        requires_grad=bool(flags & 1),
-        is_leaf=bool(flags & 2),
-        existing=bool(flags & 4),
-    )
-    return obj, pos + 1
+    rg, leaf, existing = bool(flags & 1), bool(flags & 2), bool(flags & 4)
+    return HOT["Stored"](obj_id, shape, DTYPE_LIST[code], rg, leaf, existing), pos + 2
+
+
+_NAMES: dict[bytes, tuple[str, ...]] = {}  # a short head's bytes -> its names, remembered
+
+
+def _short_head(buf: bytes, pos: int, count: int) -> tuple[tuple[str, ...], int]:
+    """Names written by ``serde._short_head``: ``count`` one-byte lengths, then the names."""
+    end = pos + count + sum(buf[pos : pos + count])
+    raw = buf[pos:end]
+    names = _NAMES.get(raw)
+    if names is None:
+        if end > len(buf) or count > len(raw):
+            raise _truncated()
+        at = pos + count
+        parts = []
+        for n in buf[pos : pos + count]:
+            try:
+                parts.append(buf[at : at + n].decode())
+            except UnicodeDecodeError as e:
+                raise SerdeError("a name in the message is not valid UTF-8") from e
+            at += n
+        if len(_NAMES) > 4096:  # names are few; a flood of odd ones must not grow memory
+            _NAMES.clear()
+        names = _NAMES[raw] = tuple(parts)
+    return names, end
+
+
+def _dec_envelope(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
+    (sender, receiver), pos = _short_head(buf, pos, 2)
+    if buf[pos] == _OP:  # the usual message, without a lookup
+        msg, pos = _dec_runop(buf, pos + 1, depth + 1)
+    else:
+        msg, pos = _dec(buf, pos, depth + 1)
+    return HOT["Envelope"](sender, receiver, msg), pos
+
+
+def _dec_runop(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
+    (op,), pos = _short_head(buf, pos, 1)
+    grad, n = buf[pos], buf[pos + 1]
+    pos += 2
+    codes = buf[pos : pos + n]
+    if grad > 1 or len(codes) != n:
+        raise SerdeError("an operation in the message is malformed")
+    st = args_struct(codes)
+    values = st.unpack_from(buf, pos + n)
+    ref = HOT["ObjRef"]
+    args = tuple([ref(v) if c == _REF else v for c, v in zip(codes, values)])
+    return HOT["RunOp"](op, args, {}, grad == 1), pos + n + st.size
+
+
+def _dec_reply(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
+    if buf[pos] == _STO:  # the usual reply, without a lookup
+        value, pos = _dec_stored(buf, pos + 1, depth + 1)
+    else:
+        value, pos = _dec(buf, pos, depth + 1)
+    return HOT["Reply"](value), pos
+
+
+def _dec_delete(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
+    (obj_id,) = _Q.unpack_from(buf, pos)
+    reason, pos = _text(buf, pos + 8)
+    return HOT["Delete"](obj_id, reason), pos
 
 
 _DEVICES = {"cpu": torch.device("cpu")}
 
 
-def _named(buf: bytes, pos: int, table: dict[str, Any], what: str) -> tuple[Any, int]:
-    """A value travelling by name (a dtype, a memory format, a device): known names only."""
-    name, pos = _text(buf, pos)
-    if name not in table:
-        raise SerdeError(f"unknown {what} {name!r} in the message")
-    return table[name], pos
+def _named(table: dict[str, Any], what: str):
+    """A decoder for values travelling by name (dtype, memory format, device): known names only."""
+
+    def dec(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
+        name, pos = _text(buf, pos)
+        if name not in table:
+            raise SerdeError(f"unknown {what} {name!r} in the message")
+        return table[name], pos
+
+    return dec
 
 
-def _dec_rare(buf: bytes, pos: int, depth: int, tag: int) -> tuple[Any, int]:
-    t = bytes([tag])
-    if t == b"z":
-        shape, pos = _dec(buf, pos, depth + 1)
-        if type(shape) is not tuple or not all(type(n) is int for n in shape):
-            raise SerdeError("a torch.Size in the message is malformed")
-        return torch.Size(shape), pos
-    if t == b"y":
-        return _named(buf, pos, DTYPES, "dtype")
-    if t == b"c":
-        start, pos = _dec(buf, pos, depth + 1)
-        stop, pos = _dec(buf, pos, depth + 1)
-        step, pos = _dec(buf, pos, depth + 1)
-        return slice(start, stop, step), pos
-    if t == b"e":
-        return Ellipsis, pos
-    if t == b"m":
-        return _named(buf, pos, MEMORY_FORMATS, "memory format")
-    if t == b"v":
-        return _named(buf, pos, _DEVICES, "device (workers compute on the CPU only)")
-    raise SerdeError(f"unknown tag {t!r} in the message (not fedlab bytes?)")
+def _dec_size(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
+    shape, pos = _dec(buf, pos, depth + 1)
+    if type(shape) is not tuple or not all(type(n) is int for n in shape):
+        raise SerdeError("a torch.Size in the message is malformed")
+    return torch.Size(shape), pos
+
+
+def _dec_slice(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
+    start, pos = _dec(buf, pos, depth + 1)
+    stop, pos = _dec(buf, pos, depth + 1)
+    step, pos = _dec(buf, pos, depth + 1)
+    return slice(start, stop, step), pos
+
+
+def _unknown(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
+    raise SerdeError(f"unknown tag {bytes([buf[pos - 1]])!r} in the message (not fedlab bytes?)")
 
 
 _ITEMSIZE = {d: torch.empty((), dtype=d).element_size() for d in DTYPES.values()}
@@ -225,6 +258,37 @@ def _dec_tensor(buf: bytes, pos: int, depth: int) -> tuple[torch.Tensor, int]:
     return t, pos
 
 
+_TUP, _REF, _OP, _STO = ord("t"), ord("R"), ord("O"), ord("S")
+_DECODERS = [_unknown] * 256
+for _tag, _fn in {
+    "N": lambda buf, pos, depth: (None, pos),
+    "T": lambda buf, pos, depth: (True, pos),
+    "F": lambda buf, pos, depth: (False, pos),
+    "i": lambda buf, pos, depth: (_Q.unpack_from(buf, pos)[0], pos + 8),
+    "f": lambda buf, pos, depth: (_D.unpack_from(buf, pos)[0], pos + 8),
+    "s": _text,
+    "b": _dec_bytes,
+    "t": _dec_seq,
+    "l": _dec_seq,
+    "d": _dec_dict,
+    "M": _dec_message,
+    "X": _dec_tensor,
+    "R": _dec_ref,
+    "S": _dec_stored,
+    "E": _dec_envelope,
+    "O": _dec_runop,
+    "P": _dec_reply,
+    "K": _dec_delete,
+    "z": _dec_size,
+    "y": _named(DTYPES, "dtype"),
+    "c": _dec_slice,
+    "e": lambda buf, pos, depth: (Ellipsis, pos),
+    "m": _named(MEMORY_FORMATS, "memory format"),
+    "v": _named(_DEVICES, "device (workers compute on the CPU only)"),
+}.items():
+    _DECODERS[ord(_tag)] = _fn
+
+
 def decode(data: bytes) -> Any:
     """Decode bytes made by ``encode``; malformed bytes raise ``SerdeError``."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
@@ -234,6 +298,8 @@ def decode(data: bytes) -> Any:
         value, pos = _dec(buf, 0, 0)
     except SerdeError:
         raise
+    except IndexError as e:  # a read past the end
+        raise SerdeError(_EARLY) from e
     except (struct.error, TypeError, ValueError, RuntimeError, OverflowError) as e:
         raise SerdeError(f"the bytes are not a well-formed fedlab message ({e})") from e
     if pos != len(buf):

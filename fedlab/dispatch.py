@@ -19,8 +19,10 @@ from fedlab.exceptions import (
     RemoteValueError,
     TensorsNotCollocatedException,
 )
+from fedlab.messages import ObjRef, RunOp, Stored
 from fedlab.pointer import PointerTensor
-from fedlab.worker import BaseWorker
+from fedlab.serde import DTYPES
+from fedlab.worker import BaseWorker, get_worker
 from fedlab.wrapper import (
     MultiWrapper,
     ParameterWrapper,
@@ -221,12 +223,24 @@ def dispatch(func, args: tuple, kwargs: dict) -> Any:
 
 
 def _flat_refs(args: tuple, ptrs: list) -> tuple | None:
-    """One pass over flat arguments (the common case): their refs, or None to go the long way."""
+    """One pass over flat arguments (the common case): their refs, or None to go the long way.
+
+    The long way also explains every problem (a local tensor, pointers on two workers).
+    """
     refs = []
+    loc = None
     for a in args:
-        if type(a) is Wrapper or type(a) is ParameterWrapper:
+        t = type(a)
+        if t is Wrapper or t is ParameterWrapper:
+            ptr = _live_child(a)
+            if loc is None:
+                loc = ptr.location_id
+            elif ptr.location_id != loc:
+                return None
             ptrs.append(a)
-            refs.append(m.ObjRef(_live_child(a).id_at_location))
+            refs.append(ObjRef(ptr.id_at_location))
+        elif t is int or t is float or t is bool or a is None:
+            refs.append(a)
         elif isinstance(a, (torch.Tensor, list, tuple, dict)):
             return None
         else:
@@ -249,36 +263,38 @@ def run_remote(name: str, args: tuple, kwargs: dict) -> Any:
             return _run_multi(name, args, kwargs, multis, ptrs, plains)
         if plains:
             raise _not_collocated(name, ptrs[0], plains[0])
-    first = ptrs[0]
-    loc = _child(first).location_id
-    for p in ptrs[1:]:
-        if _child(p).location_id != loc:
-            raise _not_collocated(name, first, p)
+        loc = _child(ptrs[0]).location_id
+        for p in ptrs[1:]:
+            if _child(p).location_id != loc:
+                raise _not_collocated(name, ptrs[0], p)
     if name not in allowlist.OPS:
         allowlist.lookup(name)  # raises the clear "not on the allowlist" error
-    owner = _child(first).owner
-    ptr = _live_child(first)
+    ptr = _live_child(ptrs[0])
     if refs is None:
         refs, kw = _to_refs(args), _to_refs(kwargs)
     else:
         kw = {}
-    msg = m.RunOp(name, refs, kw, torch.is_grad_enabled())
-    value = ptr.send_to_location(msg)
-    return _from_reply(value, owner, loc, ptrs)
+    value = ptr.owner.send_msg(
+        RunOp(name, refs, kw, torch.is_grad_enabled()), get_worker(ptr.location_id)
+    )
+    return _from_reply(value, ptr.owner, ptr.location_id, ptrs)
 
 
 def _from_reply(value: Any, owner: BaseWorker, loc: str, ptrs: list) -> Any:
     if value is None:
         return None
-    if type(value) is m.Stored:
+    if type(value) is Stored:
         if value.existing:
             for p in ptrs:
                 if _child(p).id_at_location == value.id:
                     _child(p).update(value)
                     return p
-        ptr = PointerTensor(owner, loc, value.id, value.shape, torch.float32)
-        ptr.update(value)
-        return wrap(ptr)
+        dtype = DTYPES[value.dtype]
+        return wrap(
+            PointerTensor(
+                owner, loc, value.id, value.shape, dtype, value.requires_grad, value.is_leaf
+            )
+        )
     if isinstance(value, tuple):
         return tuple(_from_reply(v, owner, loc, ptrs) for v in value)
     raise OperationNotAllowedError(f"unexpected reply from {loc}: {value!r}")

@@ -1,4 +1,8 @@
-"""Messages between workers: small frozen dataclasses that ``serde`` turns into bytes."""
+"""Messages between workers: small dataclasses that ``serde`` turns into bytes.
+
+They are slotted and not frozen: a frozen dataclass's ``__init__`` costs three times
+as much, and a message is built on every remote operation. Treat them as read-only.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from fedlab.serde import install_compact, register
 
 
 @register(1)
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class SendObject:
     """Store ``obj`` (a tensor, or a ``PointerRef``) and reply with its new id."""
 
@@ -17,7 +21,7 @@ class SendObject:
 
 
 @register(2)
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RunOp:
     """Run the allowlisted operation ``op`` on objects of the receiver's store."""
 
@@ -28,7 +32,7 @@ class RunOp:
 
 
 @register(3)
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Fetch:
     """Hand the object ``id`` over to the sender (``get``): it leaves the store."""
 
@@ -36,7 +40,7 @@ class Fetch:
 
 
 @register(4)
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Delete:
     """Drop the object ``id`` (a pointer to it died); unknown ids are ignored."""
 
@@ -45,7 +49,7 @@ class Delete:
 
 
 @register(5)
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Move:
     """Send the object ``id`` straight to worker ``dest`` and reply with its id there."""
 
@@ -54,7 +58,7 @@ class Move:
 
 
 @register(6)
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RemoteGet:
     """The object ``id`` is a pointer: fetch what it points to into this store."""
 
@@ -62,7 +66,7 @@ class RemoteGet:
 
 
 @register(7)
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ClearObjects:
     """Empty the receiver's store."""
 
@@ -70,7 +74,7 @@ class ClearObjects:
 
 
 @register(8)
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Reply:
     """A successful answer."""
 
@@ -78,7 +82,7 @@ class Reply:
 
 
 @register(9)
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ErrorReply:
     """A failed request: the error's class name and its message."""
 
@@ -87,7 +91,7 @@ class ErrorReply:
 
 
 @register(10)
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ObjRef:
     """An operation argument: the object ``id`` in the receiver's store."""
 
@@ -95,7 +99,7 @@ class ObjRef:
 
 
 @register(11)
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PointerRef:
     """A pointer travelling as a value: the receiver gets its own pointer to the same object."""
 
@@ -108,7 +112,7 @@ class PointerRef:
 
 
 @register(12)
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Stored:
     """An operation's tensor result, kept by the receiver under ``id``."""
 
@@ -121,7 +125,7 @@ class Stored:
 
 
 @register(13)
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Envelope:
     """A message with its sender and receiver, as it travels."""
 
@@ -131,7 +135,7 @@ class Envelope:
 
 
 @register(14)
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ListObjects:
     """Describe every object in the receiver's store (for views of remote processes)."""
 
@@ -149,4 +153,6 @@ KINDS = {
     ErrorReply: "error",
 }
 
-install_compact(ObjRef, Stored)
+install_compact(
+    ObjRef=ObjRef, Stored=Stored, Envelope=Envelope, RunOp=RunOp, Reply=Reply, Delete=Delete
+)

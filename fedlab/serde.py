@@ -50,7 +50,7 @@ MESSAGE_CODES: dict[type, int] = {}
 
 
 def register(code: int):
-    """Class decorator: make a frozen dataclass encodable under a one-byte ``code``."""
+    """Class decorator: make a message dataclass encodable under a one-byte ``code``."""
 
     def wrap(cls: type) -> type:
         MESSAGE_CLASSES[code] = cls
@@ -157,20 +157,57 @@ _ENCODERS: dict[type, Any] = {
 }
 
 
-# Compact forms for the two messages on every operation's path: an argument reference
-# (``ObjRef``) and a stored result (``Stored``). One struct call instead of a walk over
-# their fields; values of unexpected types take the general form, so nothing is lost.
-_REF_CLASS: type | None = None
-_STORED_CLASS: type | None = None
+# Compact forms for the messages on every operation's path: an envelope, an operation
+# with flat arguments, an argument reference, a stored result, a reply and a delete.
+# Each is a few struct calls instead of a walk over fields; a value of an unexpected
+# type takes the general form, so nothing is lost. Heads (worker and operation names)
+# are encoded once and remembered.
+HOT: dict[str, type] = {}  # the hot classes by name (set by ``fedlab.messages``)
 _QB = struct.Struct("<qB")
+_HEADS: dict[Any, bytes] = {}
+_ARGS: dict[bytes, struct.Struct] = {}  # argument codes (b"RRf") -> their struct
+_ARG_FORMAT = {ord("R"): "q", ord("i"): "q", ord("f"): "d"}
+DTYPE_LIST = tuple(DTYPES)  # a stored result's dtype travels as its index here
+_DTYPE_CODE = {n: i for i, n in enumerate(DTYPE_LIST)}
 
 
-def install_compact(ref_class: type, stored_class: type) -> None:
-    """Use the compact forms for these two message classes (called by ``fedlab.messages``)."""
-    global _REF_CLASS, _STORED_CLASS
-    _REF_CLASS, _STORED_CLASS = ref_class, stored_class
-    _ENCODERS[ref_class] = _enc_ref
-    _ENCODERS[stored_class] = _enc_stored
+def install_compact(**classes: type) -> None:
+    """Use the compact forms for the hot message classes (called by ``fedlab.messages``)."""
+    HOT.update(classes)
+    for name, enc in [
+        ("ObjRef", _enc_ref),
+        ("Stored", _enc_stored),
+        ("Envelope", _enc_envelope),
+        ("RunOp", _enc_runop),
+        ("Reply", _enc_reply),
+        ("Delete", _enc_delete),
+    ]:
+        _ENCODERS[classes[name]] = enc
+
+
+def text_bytes(s: str) -> bytes:
+    """A string as the codec writes it after its tag: length, then UTF-8."""
+    b = s.encode()
+    return _I.pack(len(b)) + b
+
+
+def _remember(cache: dict, key: Any, value: Any) -> Any:
+    if len(cache) > 4096:  # names are few; a flood of odd ones must not grow memory
+        cache.clear()
+    cache[key] = value
+    return value
+
+
+def args_struct(codes: bytes) -> struct.Struct:
+    """The struct of flat operation arguments with these codes (R ref, i int, f float)."""
+    st = _ARGS.get(codes)
+    if st is None:
+        try:
+            fmt = "".join(_ARG_FORMAT[c] for c in codes)
+        except KeyError:
+            raise SerdeError("an operation's arguments are malformed") from None
+        st = _remember(_ARGS, codes, struct.Struct("<" + fmt))
+    return st
 
 
 def _enc_ref(v: Any, out: bytearray, depth: int) -> None:
@@ -181,17 +218,97 @@ def _enc_ref(v: Any, out: bytearray, depth: int) -> None:
 
 
 def _enc_stored(v: Any, out: bytearray, depth: int) -> None:
-    flags = (v.requires_grad, v.is_leaf, v.existing)
+    code = _DTYPE_CODE.get(v.dtype) if type(v.dtype) is str else None
+    rg, leaf, ex = v.requires_grad, v.is_leaf, v.existing
     try:
-        if type(v.id) is not int or type(v.dtype) is not str or set(map(type, flags)) != {bool}:
+        if code is None or type(v.id) is not int or type(v.shape) is not tuple:
             raise TypeError
-        head = _QB.pack(v.id, len(v.shape)) + struct.pack(f"<{len(v.shape)}q", *v.shape)
+        if type(rg) is not bool or type(leaf) is not bool or type(ex) is not bool:
+            raise TypeError
+        n = len(v.shape)
+        head = _QB.pack(v.id, n) + struct.pack(f"<{n}q", *v.shape)
     except (struct.error, TypeError):
         return _enc_message(v, out, depth)
     out += b"S"
     out += head
-    _enc_str(v.dtype, out, b"s")
-    out.append(flags[0] | flags[1] << 1 | flags[2] << 2)
+    out.append(code)
+    out.append(rg | leaf << 1 | ex << 2)
+
+
+def _short_head(tag: bytes, *names: Any) -> bytes | None:
+    """``tag``, the names' byte lengths (one byte each), then the names; None if unfit."""
+    if not all(type(n) is str for n in names):
+        return None
+    raw = [n.encode() for n in names]
+    if any(len(b) > 255 for b in raw):
+        return None
+    return tag + bytes(len(b) for b in raw) + b"".join(raw)
+
+
+def _enc_envelope(v: Any, out: bytearray, depth: int) -> None:
+    key = (v.sender, v.receiver)
+    head = _HEADS.get(key)
+    if head is None:
+        head = _short_head(b"E", v.sender, v.receiver)
+        if head is None:
+            return _enc_message(v, out, depth)
+        _remember(_HEADS, key, head)
+    out += head
+    msg = v.msg
+    if type(msg) is HOT["RunOp"]:  # the usual message, without a lookup
+        _enc_runop(msg, out, depth + 1)
+    else:
+        _enc(msg, out, depth + 1)
+
+
+def _enc_runop(v: Any, out: bytearray, depth: int) -> None:
+    args = v.args
+    if v.kwargs or type(args) is not tuple or type(v.grad_enabled) is not bool or len(args) > 255:
+        return _enc_message(v, out, depth)
+    head = _HEADS.get(v.op)
+    if head is None:
+        head = _short_head(b"O", v.op)
+        if head is None:
+            return _enc_message(v, out, depth)
+        _remember(_HEADS, v.op, head)
+    ref = HOT["ObjRef"]
+    codes = bytearray()
+    values = []
+    for a in args:
+        t = type(a)
+        if t is ref and type(a.id) is int:
+            codes.append(82)  # R
+            values.append(a.id)
+        elif t is int:
+            codes.append(105)  # i
+            values.append(a)
+        elif t is float:
+            codes.append(102)  # f
+            values.append(a)
+        else:
+            return _enc_message(v, out, depth)
+    try:
+        packed = args_struct(bytes(codes)).pack(*values)
+    except struct.error:  # an integer out of range
+        return _enc_message(v, out, depth)
+    out += head
+    out.append(v.grad_enabled)
+    out.append(len(args))
+    out += codes
+    out += packed
+
+
+def _enc_reply(v: Any, out: bytearray, depth: int) -> None:
+    out += b"P"
+    _enc(v.value, out, depth + 1)
+
+
+def _enc_delete(v: Any, out: bytearray, depth: int) -> None:
+    if type(v.id) is not int or type(v.reason) is not str or not -(2**63) <= v.id < 2**63:
+        return _enc_message(v, out, depth)
+    out += b"K"
+    out += _Q.pack(v.id)
+    out += text_bytes(v.reason)
 
 
 def _unsendable(v: Any):

@@ -59,6 +59,7 @@ def all_workers() -> list[BaseWorker]:
     return list(_workers.values())
 
 
+_MISSING = object()
 _TENSOR_TEXT: dict[tuple, tuple[str, str]] = {}  # (dtype, shape) -> ("tensor", "int64[5]")
 
 
@@ -316,15 +317,53 @@ class BaseWorker:
         if type(msg.args) is not tuple or type(msg.kwargs) is not dict:
             raise SerdeError("an operation's arguments must be a tuple and a dict")
         used: dict[int, int] = {}
-        args = self._resolve(msg.args, used)
-        kwargs = self._resolve(msg.kwargs, used)
+        args = self._resolve_flat(msg.args, used) if not msg.kwargs else None
+        if args is None:
+            used.clear()
+            args = self._resolve(msg.args, used)
+        kwargs = self._resolve(msg.kwargs, used) if msg.kwargs else {}
         if torch.is_grad_enabled() is bool(msg.grad_enabled):
             result = fn(*args, **kwargs)  # already in the caller's grad mode (usual)
         else:
             with torch.set_grad_enabled(bool(msg.grad_enabled)):
                 result = fn(*args, **kwargs)
+        if type(result) is torch.Tensor:  # the usual case, in one step
+            existing = used.get(id(result))
+            if existing is None:
+                existing_flag, obj_id = False, self.new_id()
+                self._objects[obj_id] = result
+                if events.bus.callbacks:
+                    events.bus.publish(events.ObjectStored(self.id, obj_id, obj=result))
+            else:
+                existing_flag, obj_id = True, existing
+            return m.Stored(
+                obj_id,
+                tuple(result.shape),
+                serde.DTYPE_NAMES.get(result.dtype) or str(result.dtype),
+                result.requires_grad,
+                result.is_leaf,
+                existing_flag,
+            )
         _check_result(result, msg.op)
         return self._keep(result, used)
+
+    def _resolve_flat(self, args: tuple, used: dict[int, int]) -> list | None:
+        """Flat arguments (refs and numbers) in one pass; None when any is nested."""
+        objects = self._objects
+        out = []
+        for a in args:
+            t = type(a)
+            if t is m.ObjRef:
+                obj = objects.get(a.id, _MISSING) if type(a.id) is int else _MISSING
+                if obj is _MISSING:
+                    obj = self.get_obj(a.id)  # raises the clear "no object with id" error
+                used[id(obj)] = a.id
+                out.append(obj)
+            elif t is int or t is float or t is bool or a is None:
+                out.append(a)
+            else:
+                return None
+        return out
 
     def _keep(self, result: Any, used: dict[int, int]) -> Any:
         if result is None:
@@ -416,7 +455,7 @@ def stored_descriptor(obj_id: int, t: torch.Tensor, existing: bool) -> m.Stored:
     return m.Stored(
         obj_id,
         tuple(t.shape),
-        serde.DTYPE_NAMES.get(t.dtype, str(t.dtype)),
+        serde.DTYPE_NAMES.get(t.dtype) or str(t.dtype),
         t.requires_grad,
         t.is_leaf,
         existing,

@@ -173,6 +173,17 @@ def test_compact_forms_round_trip_and_fall_back_for_odd_values():
         m.Stored(3, (1.5,), "float32", False, True, False),
         m.Stored(3, (2,), "float32", 1, True, False),
         m.Reply((m.Stored(1, (3,), "bool", False, True, False), None)),
+        m.Stored(3, (2,), "quint8", False, True, False),  # a dtype name outside the table
+        m.Envelope("me", "bob", m.RunOp("Tensor.add", (m.ObjRef(1), 2, 0.5), {}, True)),
+        m.Envelope("me", "bob", m.RunOp("Tensor.add", (m.ObjRef(1), True, None), {}, False)),
+        m.Envelope("me", "bob", m.RunOp("Tensor.sum", (m.ObjRef(1),), {"dim": 0}, True)),
+        m.Envelope("me", "bob", m.RunOp("Tensor.add", (m.ObjRef(True),), {}, True)),
+        m.Envelope("me", "bob", m.RunOp("Tensor.add", [m.ObjRef(1)], {}, 1)),
+        m.Envelope("me", "x" * 300, m.RunOp("é" * 200, (), {}, True)),  # long names
+        m.Envelope(7, "bob", m.Delete(3, "pointer me:4 died")),
+        m.Envelope("me", "bob", m.Delete(3, b"odd")),
+        m.Reply(None),
+        m.Reply(3),
     ]
     for v in values:
         back = serde.decode(serde.encode(v))
@@ -180,8 +191,31 @@ def test_compact_forms_round_trip_and_fall_back_for_odd_values():
         assert all(type(getattr(back, f)) is type(getattr(v, f)) for f in type(v)._fields)
 
 
-@pytest.mark.parametrize("cut", [1, 5, 9, 12, 20])
-def test_truncated_compact_forms_are_refused(cut):
-    data = serde.encode(m.Reply(m.Stored(3, (2, 5), "float32", True, False, True)))
+@pytest.mark.parametrize(
+    "msg",
+    [
+        m.Reply(m.Stored(3, (2, 5), "float32", True, False, True)),
+        m.Envelope("me", "bob", m.RunOp("Tensor.__add__", (m.ObjRef(1), 2, 0.5), {}, True)),
+        m.Envelope("me", "bob", m.Delete(3, "pointer me:4 died")),
+    ],
+)
+def test_truncated_compact_forms_are_refused(msg):
+    data = serde.encode(msg)
+    for cut in range(len(data)):  # every prefix is refused with a SerdeError, never a crash
+        with pytest.raises(SerdeError):
+            serde.decode(data[:cut])
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"E\x02\x03me\xffobO",  # a name that is not UTF-8
+        b"E\x02\x03mebobO\x03add\x02\x00",  # a grad flag that is not 0 or 1
+        b"E\x02\x03mebobO\x03add\x01\x01Z" + bytes(8),  # an unknown argument code
+        b"S" + bytes(9) + b"\xff\x00",  # an unknown dtype code
+        b"S" + bytes(9) + b"\x00\x09",  # unknown flags
+    ],
+)
+def test_malformed_compact_forms_are_refused(data):
     with pytest.raises(SerdeError):
-        serde.decode(data[:cut])
+        serde.decode(data)
