@@ -24,6 +24,7 @@ from fedlab.serde import (
     MAX_DEPTH,
     MEMORY_FORMATS,
     MESSAGE_CLASSES,
+    SHAPES,
     args_struct,
 )
 
@@ -107,7 +108,7 @@ def _dec_ref(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
 def _dec_stored(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
     obj_id, ndim = _QB.unpack_from(buf, pos)
     pos += _QB.size
-    shape = struct.unpack_from(f"<{ndim}q", buf, pos)
+    shape = SHAPES[ndim].unpack_from(buf, pos)
     pos += 8 * ndim
     code, flags = buf[pos], buf[pos + 1]
     if code >= len(DTYPE_LIST) or flags > 7:
@@ -223,7 +224,7 @@ def _dec_tensor(buf: bytes, pos: int, depth: int) -> tuple[torch.Tensor, int]:
         raise _truncated()
     ndim = buf[pos]
     pos += 1
-    shape = list(struct.unpack_from(f"<{ndim}q", buf, pos))
+    shape = list(SHAPES[ndim].unpack_from(buf, pos))
     pos += 8 * ndim
     if any(n < 0 for n in shape):
         raise SerdeError("a tensor in the message has a negative dimension")

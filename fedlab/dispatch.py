@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from fedlab import allowlist
+from fedlab import allowlist, worker
 from fedlab import messages as m
 from fedlab.exceptions import (
     OperationNotAllowedError,
@@ -209,10 +209,45 @@ LOCAL: dict[str, Any] = {
 }
 
 
+# Operations that may change which tensor some ``.grad`` is (or whether there is one).
+GRAD_CHANGING = frozenset(
+    f"Tensor.{n}"
+    for n in "backward grad.__set__ data.__set__ requires_grad_ requires_grad.__set__ "
+    "retain_grad detach_".split()
+)
+
+
+def _grad(w: Wrapper) -> Any:
+    """``w.grad``: a pointer to the remote gradient, cached until a gradient may change.
+
+    An optimizer reads ``p.grad`` several times per step; asking once per change keeps
+    the message log to what a student would expect. Like torch, it is the same object
+    each time.
+    """
+    __tracebackhide__ = True
+    ptr = _live_child(w)
+    if not ptr.owner.caches_grads:
+        return run_remote("Tensor.grad.__get__", (w,), {})
+    cached = ptr.grad_cache
+    if ptr.grad_epoch == worker.grad_epoch:
+        if cached is None:
+            return None
+        c = cached.__dict__.get("child")
+        # Still usable: not fetched with .get(), not moved away, not from before a reset.
+        usable = c.id_at_location is not None and c.location_id == ptr.location_id
+        if usable and c.generation == worker.current_generation:
+            return cached
+    value = run_remote("Tensor.grad.__get__", (w,), {})
+    ptr.grad_cache, ptr.grad_epoch = value, worker.grad_epoch
+    return value
+
+
 def dispatch(func, args: tuple, kwargs: dict) -> Any:
     """Run a torch call that involves a wrapper: locally for metadata, else on its location."""
     __tracebackhide__ = True
     name = allowlist.name_of(func)
+    if name == "Tensor.grad.__get__" and type(args[0]) in (Wrapper, ParameterWrapper):
+        return _grad(args[0])
     local = LOCAL.get(name)
     if local is not None and args and isinstance(args[0], Wrapper):
         if isinstance(args[0], MultiWrapper):
@@ -269,7 +304,9 @@ def run_remote(name: str, args: tuple, kwargs: dict) -> Any:
                 raise _not_collocated(name, ptrs[0], p)
     if name not in allowlist.OPS:
         allowlist.lookup(name)  # raises the clear "not on the allowlist" error
-    ptr = _live_child(ptrs[0])
+    if name in GRAD_CHANGING:
+        worker.grads_changed()
+    ptr = _live_child(ptrs[0]) if refs is None else _child(ptrs[0])  # (flat: checked)
     if refs is None:
         refs, kw = _to_refs(args), _to_refs(kwargs)
     else:

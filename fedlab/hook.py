@@ -69,6 +69,8 @@ def _tensor_send(self: torch.Tensor, *workers: Any) -> torch.Tensor:
         raise PointerChainError("this tensor is already here on me; send it to another worker")
     new_id = me.send_msg(m.SendObject(self.detach() if not self.is_leaf else self), dest)
     ptr = PointerTensor(me, dest.id, new_id, self.shape, self.dtype, self.requires_grad)
+    if not self.is_leaf or self.grad is None:  # (a gradient travels with a leaf)
+        ptr.knows_no_grad()
     return wrap(ptr)
 
 
@@ -116,6 +118,7 @@ class TorchHook:
             raise TypeError("pass the torch module itself: sy.TorchHook(torch)")
         self.torch = torch_module
         self.local_worker = local_worker or VirtualWorker(self, id="me")
+        self.local_worker.caches_grads = True
         for w in worker.all_workers():
             w.hook = w.hook or self
         torch.Tensor.send = _tensor_send

@@ -32,6 +32,8 @@ class PointerTensor:
         "dtype",
         "garbage_collect_data",
         "generation",
+        "grad_cache",
+        "grad_epoch",
         "id",
         "id_at_location",
         "is_leaf",
@@ -62,6 +64,10 @@ class PointerTensor:
         self.is_leaf = is_leaf
         self.garbage_collect_data = True
         self.generation = worker.current_generation
+        # The wrapped pointer ``.grad`` gave (None: no gradient), valid while
+        # ``grad_epoch`` is the current one; see ``fedlab.dispatch``.
+        self.grad_cache: Any = None
+        self.grad_epoch = 0
         _live.add(self)
 
     @property
@@ -75,6 +81,14 @@ class PointerTensor:
         self.dtype = serde.DTYPES[d.dtype]
         self.requires_grad = d.requires_grad
         self.is_leaf = d.is_leaf
+
+    def knows_no_grad(self) -> None:
+        """Record that the remote tensor has no gradient now (it was just sent without one)."""
+        self.grad_cache, self.grad_epoch = None, worker.grad_epoch
+
+    def forget_grad(self) -> None:
+        """Drop the cached ``.grad`` pointer (the pointer moved, or was fetched)."""
+        self.grad_cache, self.grad_epoch = None, 0
 
     def as_ref(self) -> m.PointerRef:
         """This pointer as a value that can travel to another worker."""

@@ -164,6 +164,7 @@ _ENCODERS: dict[type, Any] = {
 # are encoded once and remembered.
 HOT: dict[str, type] = {}  # the hot classes by name (set by ``fedlab.messages``)
 _QB = struct.Struct("<qB")
+SHAPES = [struct.Struct(f"<{n}q") for n in range(256)]  # a shape of n dimensions
 _HEADS: dict[Any, bytes] = {}
 _ARGS: dict[bytes, struct.Struct] = {}  # argument codes (b"RRf") -> their struct
 _ARG_FORMAT = {ord("R"): "q", ord("i"): "q", ord("f"): "d"}
@@ -226,7 +227,7 @@ def _enc_stored(v: Any, out: bytearray, depth: int) -> None:
         if type(rg) is not bool or type(leaf) is not bool or type(ex) is not bool:
             raise TypeError
         n = len(v.shape)
-        head = _QB.pack(v.id, n) + struct.pack(f"<{n}q", *v.shape)
+        head = _QB.pack(v.id, n) + SHAPES[n].pack(*v.shape)
     except (struct.error, TypeError):
         return _enc_message(v, out, depth)
     out += b"S"
@@ -300,7 +301,10 @@ def _enc_runop(v: Any, out: bytearray, depth: int) -> None:
 
 def _enc_reply(v: Any, out: bytearray, depth: int) -> None:
     out += b"P"
-    _enc(v.value, out, depth + 1)
+    if type(v.value) is HOT["Stored"]:  # the usual reply, without a lookup
+        _enc_stored(v.value, out, depth + 1)
+    else:
+        _enc(v.value, out, depth + 1)
 
 
 def _enc_delete(v: Any, out: bytearray, depth: int) -> None:

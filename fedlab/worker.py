@@ -35,6 +35,16 @@ _resolvers: list[Callable[[str], BaseWorker | None]] = []
 # Bumped by ``reset()``: pointers made before a reset never delete anything after it.
 generation = itertools.count(1)
 current_generation = next(generation)
+# Bumped whenever an operation that may change some tensor's ``.grad`` runs anywhere
+# (and on clear/reset): until then a pointer answers ``.grad`` from its cache.
+_grad_epochs = itertools.count(1)
+grad_epoch = next(_grad_epochs)
+
+
+def grads_changed() -> None:
+    """Forget every cached ``.grad`` pointer (some gradient may have changed)."""
+    global grad_epoch
+    grad_epoch = next(_grad_epochs)
 
 
 def get_worker(worker_id: str) -> BaseWorker:
@@ -146,6 +156,9 @@ class BaseWorker:
         self._objects: dict[int, Any] = {}
         self._counter = itertools.count(1)
         self._known: dict[str, BaseWorker] = {}
+        # Only the local worker ``me`` caches ``.grad`` pointers: a middle worker of a
+        # chain must store a fresh pointer for each request, or two would share one id.
+        self.caches_grads = False
         self.handlers: dict[type, Callable[[str, Any], Any]] = {
             m.SendObject: self._on_send,
             m.RunOp: self._on_op,
@@ -181,6 +194,7 @@ class BaseWorker:
         return self
 
     def _clear(self, reason: str) -> None:
+        grads_changed()
         ids = tuple(self._objects)
         objs = list(self._objects.values())
         self._objects.clear()

@@ -117,6 +117,7 @@ class Wrapper(torch.Tensor):
         __tracebackhide__ = True
         ptr = _live_child(self)
         value = ptr.send_to_location(m.Fetch(ptr.id_at_location))
+        ptr.forget_grad()  # the gradient came along with the tensor
         ptr.garbage_collect_data = False
         ptr.id_at_location = None  # spent: using this pointer again is a clear error
         if isinstance(value, m.PointerRef):
@@ -133,6 +134,7 @@ class Wrapper(torch.Tensor):
         if dest.id == ptr.owner.id:
             return self.get()
         new_id = ptr.send_to_location(m.Move(ptr.id_at_location, dest.id))
+        ptr.forget_grad()
         ptr.location_id = dest.id
         ptr.id_at_location = new_id
         return self
@@ -142,6 +144,7 @@ class Wrapper(torch.Tensor):
         __tracebackhide__ = True
         ptr = _live_child(self)
         d = ptr.send_to_location(m.RemoteGet(ptr.id_at_location))
+        ptr.forget_grad()
         ptr.update(d)
         return self
 
