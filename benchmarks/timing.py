@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import platform
@@ -20,14 +21,25 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH
 
 
 def per_call(fn: Callable[[], object], number: int, repeats: int) -> dict:
-    """Seconds per call of ``fn``: the median (and min, max) of ``repeats`` timed loops."""
+    """Seconds per call of ``fn``: the median (and min, max) of ``repeats`` timed loops.
+
+    Like ``timeit``, the cyclic garbage collector is paused while timing: a loop that
+    keeps its results (thousands of pointers) would otherwise pay for full collections
+    of the whole heap (about 0.1 s each, with torch imported) that no single call causes.
+    """
     fn()  # warm up: first calls pay for lazy initialisation
     samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        samples.append((time.perf_counter() - start) / number)
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for _ in range(number):
+                fn()
+            samples.append((time.perf_counter() - start) / number)
+    finally:
+        if enabled:
+            gc.enable()
     return summary(samples)
 
 

@@ -117,9 +117,11 @@ plt.show()
 # With zeroing, the loss falls steadily towards 0. Without it, each step pushes by the
 # sum of all past gradients, overshoots, and the loss keeps bouncing.
 #
-# Bob now holds his data, the two sets of weights, and the predictions `pred` from our
-# step by hand (the variable `pred` still points to them). Everything the loops made
-# along the way is gone:
+# Bob now holds his data, the two sets of weights, the predictions `pred` from our
+# step by hand (the variable `pred` still points to them), and each set of weights'
+# gradient. (A pointer keeps the gradient pointer that `.grad` gave it, as a torch
+# tensor keeps its `.grad`: it goes when the weights' pointer goes.) Everything else
+# the loops made along the way is gone:
 
 # %%
 bob._objects
