@@ -92,3 +92,15 @@ def test_an_object_nobody_points_to(bob):
         "Who keeps bob:1 alive (tensor int64[1])\n"
         "  no pointer: nothing will delete it (bob.clear_objects() would)"
     )
+
+
+def test_a_gradient_is_kept_by_its_tensors_pointer(bob):
+    w = torch.tensor([1.0, 2.0], requires_grad=True).send(bob)
+    (w * w).sum().backward()
+    g = w.grad.id_at_location
+    text = repr(sy.explain(f"bob:{g}"))
+    assert text.splitlines()[1:3] == [
+        f"  me:{w.grad.id} -> bob:{g}  held by: the .grad of:",
+        f"    me:{w.id} -> bob:{w.id_at_location}  held by: w",
+    ]
+    assert text.endswith(f"To free bob:{g}: del w")

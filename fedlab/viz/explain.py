@@ -139,6 +139,15 @@ def _scan(value: Any, label: str, wanted: set[int], out: list[str], depth: int =
                 _scan(v, f"{label}.child[{k!r}]", wanted, out, 2)
 
 
+def _grad_owners(p: pointer.PointerTensor) -> list[pointer.PointerTensor]:
+    """The pointers that keep ``p`` as the answer to their ``.grad``."""
+    return [
+        q
+        for q in pointer.live_pointers()
+        if getattr(q.grad_cache, "__dict__", {}).get("child") is p
+    ]
+
+
 def _names(p: pointer.PointerTensor, spaces: list[dict]) -> tuple[list[str], list[str]]:
     """Variables, and output-history entries, that hold pointer ``p``."""
     wanted = {id(w) for w in _wrappers_of(p)}
@@ -186,13 +195,24 @@ def _holders(loc: str, i: int, spaces: list[dict], depth: int = 0) -> list[Holde
             inner = _holders(p.owner.id, key, spaces, depth + 1) if depth < 8 else []
             found.append(Holder(text, f"in {p.owner.id}'s store, id {key}", holders=inner))
             continue
-        names, history = _names(p, spaces)
-        where = (
-            ", ".join(names + history)
-            or "nothing I can name (a list entry, a function's local, a cycle)"
-        )
-        found.append(Holder(text, f"held by: {where}", names, history))
+        found.append(_held(text, p, spaces, depth))
     return sorted(found, key=lambda h: h.pointer)
+
+
+def _held(text: str, p: pointer.PointerTensor, spaces: list[dict], depth: int) -> Holder:
+    """What keeps the local pointer ``p`` alive: variables, history, or a tensor's ``.grad``."""
+    names, history = _names(p, spaces)
+    # The pointer ``.grad`` gave is kept by its tensor's pointer, as torch keeps ``.grad``.
+    owners = [
+        _held(f"{q.owner.id}:{q.id} -> {q.location_id}:{q.id_at_location}", q, spaces, depth + 1)
+        for q in _grad_owners(p)
+        if depth < 8
+    ]
+    where = ", ".join(names + history)
+    if owners:
+        where = (where + "; " if where else "") + "the .grad of:"
+    where = where or "nothing I can name (a list entry, a function's local, a cycle)"
+    return Holder(text, f"held by: {where}", names, history, holders=owners)
 
 
 def _namespaces(namespace: dict | None, depth: int) -> list[dict]:
