@@ -245,7 +245,7 @@ def _dec_tensor(buf: bytes, pos: int, depth: int) -> tuple[torch.Tensor, int]:
     else:
         # One copy out of the message buffer, so the tensor owns writable memory.
         raw = bytearray(memoryview(buf)[pos : pos + nbytes])
-        t = torch.frombuffer(raw, dtype=torch.uint8).view(dtype).reshape(shape)
+        t = torch.frombuffer(raw, dtype=dtype).reshape(shape)
     pos += nbytes
     grad, pos = _dec(buf, pos, depth + 1)
     if requires_grad:

@@ -342,17 +342,29 @@ def _enc_tensor(t: torch.Tensor, out: bytearray, depth: int) -> None:
         raise SerdeError(f"fedlab cannot send tensors of dtype {t.dtype}")
     out += b"X"
     _enc_str(dtype, out, b"s")
-    out.append(t.dim())
-    for n in t.shape:
-        out += _Q.pack(n)
+    n = t.dim()
+    out.append(n)
+    out += SHAPES[n].pack(*t.shape)
     out.append(1 if t.requires_grad else 0)
-    flat = t.detach().contiguous().reshape(-1)
-    out += _Q.pack(flat.numel() * flat.element_size())
-    if flat.numel():
-        # Straight from the tensor's memory into the message: no intermediate bytes.
-        out += memoryview(flat.view(torch.uint8).numpy())
+    data = t.detach()
+    nbytes = data.numel() * data.element_size()
+    out += _Q.pack(nbytes)
+    if nbytes:
+        _tensor_data(data, nbytes, out)
     grad = t.grad if t.is_leaf else None
     _enc(None if grad is None else grad.detach(), out, depth + 1)
+
+
+def _tensor_data(data: torch.Tensor, nbytes: int, out: bytearray) -> None:
+    if nbytes <= 65536:
+        try:  # a small tensor in one numpy call (``tobytes`` writes any strides in C order)
+            out += data.numpy().tobytes()
+            return
+        except (TypeError, RuntimeError):  # bfloat16 has no numpy dtype; conj/neg views
+            pass
+    # Straight from the tensor's memory into the message: no intermediate bytes.
+    flat = data.resolve_conj().resolve_neg().contiguous().reshape(-1)
+    out += memoryview(flat.view(torch.uint8).numpy())
 
 
 def encode(value: Any) -> bytes:
