@@ -153,16 +153,51 @@ def _dec_envelope(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
 
 def _dec_runop(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
     (op,), pos = _short_head(buf, pos, 1)
-    grad, n = buf[pos], buf[pos + 1]
-    pos += 2
+    grad, nargs, nkw = buf[pos], buf[pos + 1], buf[pos + 2]
+    pos += 3
+    names: tuple[str, ...] = ()
+    if nkw:
+        names, pos = _short_head(buf, pos, nkw)
+    n = nargs + nkw
     codes = buf[pos : pos + n]
     if grad > 1 or len(codes) != n:
         raise SerdeError("an operation in the message is malformed")
-    st = args_struct(codes)
-    values = st.unpack_from(buf, pos + n)
+    st, numbers_only = args_struct(codes)
+    numbers = st.unpack_from(buf, pos + n)
+    pos += n + st.size
     ref = HOT["ObjRef"]
-    args = tuple([ref(v) if c == _REF else v for c, v in zip(codes, values)])
-    return HOT["RunOp"](op, args, {}, grad == 1), pos + n + st.size
+    if numbers_only:  # the usual case: pointers and numbers
+        values = [ref(v) if c == _REF else v for c, v in zip(codes, numbers)]
+    else:
+        values, pos = _flat_values(buf, pos, codes, numbers)
+    kwargs = dict(zip(names, values[nargs:])) if nkw else {}
+    return HOT["RunOp"](op, tuple(values[:nargs]), kwargs, grad == 1), pos
+
+
+_CONSTANTS = {ord("N"): None, ord("T"): True, ord("F"): False}
+
+
+def _flat_values(buf: bytes, pos: int, codes: bytes, numbers: tuple) -> tuple[list, int]:
+    """An operation's values in order: numbers from the struct, constants, short strings."""
+    ref = HOT["ObjRef"]
+    values: list = []
+    it = iter(numbers)
+    for c in codes:
+        if c in _CONSTANTS:
+            values.append(_CONSTANTS[c])
+        elif c == _TXT:
+            n = buf[pos]
+            if pos + 1 + n > len(buf):
+                raise _truncated()
+            try:
+                values.append(buf[pos + 1 : pos + 1 + n].decode("ascii"))
+            except UnicodeDecodeError as e:
+                raise SerdeError("a string in the message is not ASCII") from e
+            pos += 1 + n
+        else:
+            v = next(it)
+            values.append(ref(v) if c == _REF else v)
+    return values, pos
 
 
 def _dec_reply(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
@@ -259,7 +294,7 @@ def _dec_tensor(buf: bytes, pos: int, depth: int) -> tuple[torch.Tensor, int]:
     return t, pos
 
 
-_TUP, _REF, _OP, _STO = ord("t"), ord("R"), ord("O"), ord("S")
+_TUP, _REF, _OP, _STO, _TXT = ord("t"), ord("R"), ord("O"), ord("S"), ord("s")
 _DECODERS = [_unknown] * 256
 for _tag, _fn in {
     "N": lambda buf, pos, depth: (None, pos),

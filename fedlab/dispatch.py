@@ -257,38 +257,43 @@ def dispatch(func, args: tuple, kwargs: dict) -> Any:
     return run_remote(name, args, kwargs)
 
 
-def _flat_refs(args: tuple, ptrs: list) -> tuple | None:
-    """One pass over flat arguments (the common case): their refs, or None to go the long way.
+def _flat_refs(values: Any, ptrs: list, refs: list, loc: str | None = None) -> str | None:
+    """One pass over flat values (the common case): append their refs and return the location.
 
-    The long way also explains every problem (a local tensor, pointers on two workers).
+    Returns "" to go the long way, which also explains every problem (a local tensor,
+    pointers on two workers).
     """
-    refs = []
-    loc = None
-    for a in args:
+    for a in values:
         t = type(a)
         if t is Wrapper or t is ParameterWrapper:
             ptr = _live_child(a)
             if loc is None:
                 loc = ptr.location_id
             elif ptr.location_id != loc:
-                return None
+                return ""
             ptrs.append(a)
             refs.append(ObjRef(ptr.id_at_location))
-        elif t is int or t is float or t is bool or a is None:
+        elif t is int or t is float or t is bool or t is str or a is None:
             refs.append(a)
         elif isinstance(a, (torch.Tensor, list, tuple, dict)):
-            return None
+            return ""
         else:
             refs.append(a)
-    return tuple(refs)
+    return loc
 
 
 def run_remote(name: str, args: tuple, kwargs: dict) -> Any:
     """Send the operation ``name`` to where its pointer arguments live and wrap the result."""
     __tracebackhide__ = True
     ptrs: list = []
-    refs = None if kwargs else _flat_refs(args, ptrs)
-    if refs is None:
+    flat: list = []
+    loc = _flat_refs(args, ptrs, flat)
+    if kwargs and loc != "":
+        loc = _flat_refs(kwargs.values(), ptrs, flat, loc)
+    if loc:
+        refs, kw = tuple(flat[: len(args)]), dict(zip(kwargs, flat[len(args) :]))
+    else:
+        refs = None
         ptrs = []
         plains: list = []
         multis: list = []
@@ -309,8 +314,6 @@ def run_remote(name: str, args: tuple, kwargs: dict) -> Any:
     ptr = _live_child(ptrs[0]) if refs is None else _child(ptrs[0])  # (flat: checked)
     if refs is None:
         refs, kw = _to_refs(args), _to_refs(kwargs)
-    else:
-        kw = {}
     value = ptr.owner.send_msg(
         RunOp(name, refs, kw, torch.is_grad_enabled()), get_worker(ptr.location_id)
     )

@@ -165,9 +165,11 @@ _ENCODERS: dict[type, Any] = {
 HOT: dict[str, type] = {}  # the hot classes by name (set by ``fedlab.messages``)
 _QB = struct.Struct("<qB")
 SHAPES = [struct.Struct(f"<{n}q") for n in range(256)]  # a shape of n dimensions
-_HEADS: dict[Any, bytes] = {}
-_ARGS: dict[bytes, struct.Struct] = {}  # argument codes (b"RRf") -> their struct
-_ARG_FORMAT = {ord("R"): "q", ord("i"): "q", ord("f"): "d"}
+_HEADS: dict[Any, bytes] = {}  # (sender, receiver) or an op name -> its encoded head
+_KW_HEADS: dict[tuple, bytes] = {}  # keyword names -> their encoded head
+_ARGS: dict[bytes, tuple] = {}  # argument codes (b"RRf") -> their struct
+_ARG_FORMAT = {ord("R"): "q", ord("i"): "q", ord("f"): "d", **dict.fromkeys(b"NTFs", "")}
+_NUMBER_CODES = frozenset(b"Rif")
 DTYPE_LIST = tuple(DTYPES)  # a stored result's dtype travels as its index here
 _DTYPE_CODE = {n: i for i, n in enumerate(DTYPE_LIST)}
 
@@ -199,16 +201,21 @@ def _remember(cache: dict, key: Any, value: Any) -> Any:
     return value
 
 
-def args_struct(codes: bytes) -> struct.Struct:
-    """The struct of flat operation arguments with these codes (R ref, i int, f float)."""
-    st = _ARGS.get(codes)
-    if st is None:
+def args_struct(codes: bytes) -> tuple[struct.Struct, bool]:
+    """The struct of an operation's flat values with these codes, and whether all are numbers.
+
+    Codes: R ref, i int, f float (packed in the struct); N None, T True, F False (no
+    bytes); s a short string (a length byte and UTF-8, after the struct).
+    """
+    found = _ARGS.get(codes)
+    if found is None:
         try:
             fmt = "".join(_ARG_FORMAT[c] for c in codes)
         except KeyError:
             raise SerdeError("an operation's arguments are malformed") from None
-        st = _remember(_ARGS, codes, struct.Struct("<" + fmt))
-    return st
+        numbers = all(c in _NUMBER_CODES for c in codes)
+        found = _remember(_ARGS, codes, (struct.Struct("<" + fmt), numbers))
+    return found
 
 
 def _enc_ref(v: Any, out: bytearray, depth: int) -> None:
@@ -263,8 +270,8 @@ def _enc_envelope(v: Any, out: bytearray, depth: int) -> None:
 
 
 def _enc_runop(v: Any, out: bytearray, depth: int) -> None:
-    args = v.args
-    if v.kwargs or type(args) is not tuple or type(v.grad_enabled) is not bool or len(args) > 255:
+    args, kwargs = v.args, v.kwargs
+    if type(args) is not tuple or type(kwargs) is not dict or type(v.grad_enabled) is not bool:
         return _enc_message(v, out, depth)
     head = _HEADS.get(v.op)
     if head is None:
@@ -272,31 +279,54 @@ def _enc_runop(v: Any, out: bytearray, depth: int) -> None:
         if head is None:
             return _enc_message(v, out, depth)
         _remember(_HEADS, v.op, head)
-    ref = HOT["ObjRef"]
+    names = b""
+    if kwargs:
+        key = tuple(kwargs)
+        names = _KW_HEADS.get(key)
+        if names is None:
+            names = _short_head(b"", *key)
+            if names is None:
+                return _enc_message(v, out, depth)
+            _remember(_KW_HEADS, key, names)
     codes = bytearray()
-    values = []
-    for a in args:
+    numbers: list = []
+    texts = bytearray()
+    ref = HOT["ObjRef"]
+    for a in (*args, *kwargs.values()) if kwargs else args:
         t = type(a)
         if t is ref and type(a.id) is int:
             codes.append(82)  # R
-            values.append(a.id)
+            numbers.append(a.id)
         elif t is int:
             codes.append(105)  # i
-            values.append(a)
+            numbers.append(a)
         elif t is float:
             codes.append(102)  # f
-            values.append(a)
+            numbers.append(a)
+        elif a is None:
+            codes.append(78)  # N
+        elif t is bool:
+            codes.append(84 if a else 70)  # T, F
+        elif t is str and len(a) < 64 and a.isascii():
+            codes.append(115)  # s
+            texts.append(len(a))
+            texts += a.encode()
         else:
             return _enc_message(v, out, depth)
+    if len(args) > 255 or len(kwargs) > 255:
+        return _enc_message(v, out, depth)
     try:
-        packed = args_struct(bytes(codes)).pack(*values)
+        packed = args_struct(bytes(codes))[0].pack(*numbers)
     except struct.error:  # an integer out of range
         return _enc_message(v, out, depth)
     out += head
     out.append(v.grad_enabled)
     out.append(len(args))
+    out.append(len(kwargs))
+    out += names
     out += codes
     out += packed
+    out += texts
 
 
 def _enc_reply(v: Any, out: bytearray, depth: int) -> None:

@@ -331,11 +331,14 @@ class BaseWorker:
         if type(msg.args) is not tuple or type(msg.kwargs) is not dict:
             raise SerdeError("an operation's arguments must be a tuple and a dict")
         used: dict[int, int] = {}
-        args = self._resolve_flat(msg.args, used) if not msg.kwargs else None
-        if args is None:
+        kw = msg.kwargs
+        args = self._resolve_flat(msg.args, used)
+        kwargs = {} if not kw else self._resolve_flat(kw.values(), used)
+        if args is None or kwargs is None:
             used.clear()
-            args = self._resolve(msg.args, used)
-        kwargs = self._resolve(msg.kwargs, used) if msg.kwargs else {}
+            args, kwargs = self._resolve(msg.args, used), self._resolve(kw, used)
+        elif kw:
+            kwargs = dict(zip(kw, kwargs))
         if torch.is_grad_enabled() is bool(msg.grad_enabled):
             result = fn(*args, **kwargs)  # already in the caller's grad mode (usual)
         else:
@@ -361,7 +364,7 @@ class BaseWorker:
         _check_result(result, msg.op)
         return self._keep(result, used)
 
-    def _resolve_flat(self, args: tuple, used: dict[int, int]) -> list | None:
+    def _resolve_flat(self, args: Iterable, used: dict[int, int]) -> list | None:
         """Flat arguments (refs and numbers) in one pass; None when any is nested."""
         objects = self._objects
         out = []
@@ -373,7 +376,7 @@ class BaseWorker:
                     obj = self.get_obj(a.id)  # raises the clear "no object with id" error
                 used[id(obj)] = a.id
                 out.append(obj)
-            elif t is int or t is float or t is bool or a is None:
+            elif t is int or t is float or t is bool or t is str or a is None:
                 out.append(a)
             else:
                 return None

@@ -177,6 +177,15 @@ def test_compact_forms_round_trip_and_fall_back_for_odd_values():
         m.Envelope("me", "bob", m.RunOp("Tensor.add", (m.ObjRef(1), 2, 0.5), {}, True)),
         m.Envelope("me", "bob", m.RunOp("Tensor.add", (m.ObjRef(1), True, None), {}, False)),
         m.Envelope("me", "bob", m.RunOp("Tensor.sum", (m.ObjRef(1),), {"dim": 0}, True)),
+        m.Envelope(
+            "me",
+            "bob",
+            m.RunOp("F.mse_loss", (m.ObjRef(1), m.ObjRef(2)), {"reduction": "mean"}, True),
+        ),
+        m.Envelope("me", "bob", m.RunOp("Tensor.add_", (m.ObjRef(1),), {"alpha": -0.1}, False)),
+        m.Envelope("bob", "me", m.RunOp("Tensor.add", (m.ObjRef(1),), {"me": "é"}, True)),
+        m.Envelope("me", "bob", m.RunOp("Tensor.add", (m.ObjRef(1),), {"x": "a" * 70}, True)),
+        m.Envelope("me", "bob", m.RunOp("Tensor.add", (m.ObjRef(1),), {"x": [1]}, True)),
         m.Envelope("me", "bob", m.RunOp("Tensor.add", (m.ObjRef(True),), {}, True)),
         m.Envelope("me", "bob", m.RunOp("Tensor.add", [m.ObjRef(1)], {}, 1)),
         m.Envelope("me", "x" * 300, m.RunOp("é" * 200, (), {}, True)),  # long names
@@ -196,6 +205,11 @@ def test_compact_forms_round_trip_and_fall_back_for_odd_values():
     [
         m.Reply(m.Stored(3, (2, 5), "float32", True, False, True)),
         m.Envelope("me", "bob", m.RunOp("Tensor.__add__", (m.ObjRef(1), 2, 0.5), {}, True)),
+        m.Envelope(
+            "me",
+            "bob",
+            m.RunOp("F.mse_loss", (m.ObjRef(1), None), {"reduction": "mean", "x": True}, True),
+        ),
         m.Envelope("me", "bob", m.Delete(3, "pointer me:4 died")),
     ],
 )
@@ -210,8 +224,9 @@ def test_truncated_compact_forms_are_refused(msg):
     "data",
     [
         b"E\x02\x03me\xffobO",  # a name that is not UTF-8
-        b"E\x02\x03mebobO\x03add\x02\x00",  # a grad flag that is not 0 or 1
-        b"E\x02\x03mebobO\x03add\x01\x01Z" + bytes(8),  # an unknown argument code
+        b"E\x02\x03mebobO\x03add\x02\x00\x00",  # a grad flag that is not 0 or 1
+        b"E\x02\x03mebobO\x03add\x01\x01\x00Z" + bytes(8),  # an unknown argument code
+        b"E\x02\x03mebobO\x03add\x01\x00\x01\x01xs\x02\xff\xfe",  # a string not ASCII
         b"S" + bytes(9) + b"\xff\x00",  # an unknown dtype code
         b"S" + bytes(9) + b"\x00\x09",  # unknown flags
     ],
