@@ -118,6 +118,8 @@ def scale(sizes: list[int], rounds: int) -> list[dict]:
         log(f"  {n} workers")
         r, _ = run_json([PYTHON, "-m", "benchmarks.scale", str(n), str(rounds)])
         r["round_s"] = statistics.median(r["round_times"][1:] or r["round_times"])
+        plain = r["plain_torch_round_times"]
+        r["plain_torch_round_s"] = statistics.median(plain[1:] or plain)
         r["per_worker_ms"] = 1000 * r["round_s"] / n
         r["kept_bytes_per_worker"] = r["kept_bytes_after_setup"] / n
         out.append(r)

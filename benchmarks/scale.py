@@ -8,6 +8,7 @@ separate round because tracing slows Python down) and the process's RSS.
 
 from __future__ import annotations
 
+import copy
 import json
 import resource
 import sys
@@ -42,6 +43,36 @@ def one_round(model: nn.Module, data: list) -> None:
     with torch.no_grad():
         for p, v in zip(model.parameters(), aggregate(results)):
             p.copy_(v)
+
+
+def plain_round(model: nn.Module, data: list) -> None:
+    """The same client updates in plain torch, on local tensors: the floor for any system."""
+    from fedlab.fedavg import aggregate
+
+    results = []
+    for _, x, y in data:
+        local = copy.deepcopy(model)
+        opt = torch.optim.SGD(local.parameters(), lr=0.1)
+        opt.zero_grad()
+        nn.functional.mse_loss(local(x), y).backward()
+        opt.step()
+        results.append(([p.detach() for p in local.parameters()], EXAMPLES))
+    with torch.no_grad():
+        for p, v in zip(model.parameters(), aggregate(results)):
+            p.copy_(v)
+
+
+def plain_times(n: int, rounds: int) -> list[float]:
+    """Seconds per round of ``plain_round`` with ``n`` clients' data kept here."""
+    torch.manual_seed(0)
+    model = nn.Linear(FEATURES, 1)
+    data = [(None, torch.randn(EXAMPLES, FEATURES), torch.randn(EXAMPLES, 1)) for _ in range(n)]
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        plain_round(model, data)
+        times.append(time.perf_counter() - start)
+    return times
 
 
 def measure(n: int, rounds: int = 3) -> dict:
@@ -80,6 +111,8 @@ def measure(n: int, rounds: int = 3) -> dict:
     leftover = sum(len(w._objects) for w in workers) - 2 * n  # only the data should remain
     return {
         "workers": n,
+        # The same updates in plain torch, in this process, after fedlab's rounds.
+        "plain_torch_round_times": plain_times(n, rounds),
         "setup_s": setup,
         "round_times": times,
         "kept_bytes_after_setup": kept,
