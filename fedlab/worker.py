@@ -94,7 +94,7 @@ def describe(obj: Any) -> tuple[str, str]:
 
 def summary(msg: Any) -> tuple[str, str, tuple[int, ...]]:
     """A message's kind, a one-line summary and the object ids it names."""
-    kind = m.KINDS.get(type(msg), type(msg).__name__)
+    kind = m.KINDS.get(type(msg)) or type(msg).__name__
     if isinstance(msg, m.RunOp):
         ids = tuple(a.id for a in _refs(msg.args) + _refs(list(msg.kwargs.values())))
         return kind, allowlist.short(msg.op), ids
@@ -245,13 +245,13 @@ class BaseWorker:
         data = serde.encode(m.Envelope(self.id, location.id, msg))
         listening = bool(events.bus.callbacks)
         if listening:
-            kind = m.KINDS.get(type(msg), type(msg).__name__)
+            kind = m.KINDS.get(type(msg)) or type(msg).__name__
             start = events.MessageEvent(kind, self.id, location.id, len(data), payload=msg)
             events.bus.publish(start)
         answer = location.recv_msg(data)
         reply = serde.decode(answer)
         if listening:
-            kind = m.KINDS.get(type(reply), type(reply).__name__)
+            kind = m.KINDS.get(type(reply)) or type(reply).__name__
             now = events._now()
             events.bus.publish(
                 events.MessageEvent(
@@ -344,24 +344,8 @@ class BaseWorker:
         else:
             with torch.set_grad_enabled(bool(msg.grad_enabled)):
                 result = fn(*args, **kwargs)
-        if type(result) is torch.Tensor:  # the usual case, in one step
-            existing = used.get(id(result))
-            if existing is None:
-                existing_flag, obj_id = False, self.new_id()
-                self._objects[obj_id] = result
-                if events.bus.callbacks:
-                    events.bus.publish(events.ObjectStored(self.id, obj_id, obj=result))
-            else:
-                existing_flag, obj_id = True, existing
-            return m.Stored(
-                obj_id,
-                tuple(result.shape),
-                serde.DTYPE_NAMES.get(result.dtype) or str(result.dtype),
-                result.requires_grad,
-                result.is_leaf,
-                existing_flag,
-            )
-        _check_result(result, msg.op)
+        if type(result) is not torch.Tensor:  # (a plain tensor, the usual case, is fine)
+            _check_result(result, msg.op)
         return self._keep(result, used)
 
     def _resolve_flat(self, args: Iterable, used: dict[int, int]) -> list | None:
