@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import weakref
 
 import pytest
 import torch
@@ -34,7 +35,7 @@ def test_send_then_delete_marks_new_then_deleted_with_reason(bob):
     x = torch.tensor([1, 2, 3]).send(bob)
     assert repr(p) == (
         "fedlab panel: bob\n"
-        "bob  1 object; in 1 msg 73 B, out 1 msg 11 B\n"
+        "bob  1 object; in 1 msg 64 B, out 1 msg 10 B\n"
         "  +  bob:1  tensor  int64[3]  [1, 2, 3]"
     )
     p.end_cell()  # a cell ended: the mark fades
@@ -42,11 +43,11 @@ def test_send_then_delete_marks_new_then_deleted_with_reason(bob):
     del x
     assert repr(p) == (
         "fedlab panel: bob\n"
-        "bob  0 objects; in 2 msgs 123 B, out 2 msgs 14 B\n"
+        "bob  0 objects; in 2 msgs 102 B, out 2 msgs 12 B\n"
         "  x  bob:1  tensor  int64[3]  deleted: pointer me:1 died"
     )
     p.end_cell()
-    assert repr(p) == "fedlab panel: bob\nbob  0 objects; in 2 msgs 123 B, out 2 msgs 14 B"
+    assert repr(p) == "fedlab panel: bob\nbob  0 objects; in 2 msgs 102 B, out 2 msgs 12 B"
 
 
 def test_chains_read_left_to_right_and_me_shows_held_pointers(bob, alice):
@@ -56,10 +57,10 @@ def test_chains_read_left_to_right_and_me_shows_held_pointers(bob, alice):
     y = x.send(alice)
     assert repr(p) == (
         "fedlab panel: me, alice, bob\n"
-        "me  1 pointer held; in 1 msg 11 B, out 1 msg 68 B\n"
+        "me  1 pointer held; in 1 msg 10 B, out 1 msg 59 B\n"
         "  x  me:1 -> bob:1    pointer  float32[2]  deleted: sent to alice\n"
         "  +  me:2 -> alice:1  pointer  float32[2]\n"
-        "alice  1 object; in 1 msg 68 B, out 1 msg 11 B\n"
+        "alice  1 object; in 1 msg 59 B, out 1 msg 10 B\n"
         "  +  alice:1 -> bob:1  pointer  float32[2]\n"
         "bob  1 object; in 0 msgs 0 B, out 0 msgs 0 B\n"
         "     bob:1  tensor  float32[2]  [1, 2]"
@@ -88,7 +89,7 @@ def test_long_loops_list_only_the_last_deleted_objects(bob):
     for i in range(1000):
         x = torch.tensor([i]).send(bob)
     lines = repr(p).splitlines()
-    assert lines[1] == "bob  1 object; in 1999 msgs 108.8 kB, out 1999 msgs 14.0 kB"
+    assert lines[1] == "bob  1 object; in 1999 msgs 87.9 kB, out 1999 msgs 12.0 kB"
     assert lines[2:] == [
         "  x  bob:997   tensor  int64[1]  deleted: pointer me:997 died",
         "  x  bob:998   tensor  int64[1]  deleted: pointer me:998 died",
@@ -171,3 +172,65 @@ def test_watch_needs_real_workers():
         sy.watch(3)
     with pytest.raises(sy.exceptions.WorkerNotFoundError):
         sy.watch("nobody")
+
+
+def test_a_watched_chain_still_cascades_its_delete(bob, alice, monkeypatch):
+    monkeypatch.setattr(panel_mod, "INTERVAL", 3600.0)  # no paint until the cell ends
+    p = sy.watch(sy.local_worker, bob, alice)
+    p._repr_mimebundle_()
+    x = torch.tensor([1.0, 2.0]).send(bob).send(alice)  # me -> alice:1 -> bob:1
+    stored = bob._objects[1]
+    died = []
+    weakref.finalize(stored, died.append, True)
+    del x, stored  # the panel must not keep alice's pointer (or bob's tensor) alive
+    assert died and bob._objects == {} and alice._objects == {}
+    rows = [line for line in repr(p).splitlines() if line.startswith("  ")]
+    assert rows == [
+        "  x  bob:1  tensor  float32[2]  deleted: pointer alice:1 died",
+        "  x  alice:1 -> bob:1  pointer  float32[2]  deleted: pointer me:2 died",
+    ]
+
+
+def test_events_are_not_described_while_a_loop_runs(bob, monkeypatch):
+    p = sy.watch(sy.local_worker, bob)
+    described = []
+    real = events.describe_object
+    monkeypatch.setattr(events, "describe_object", lambda obj: described.append(obj) or real(obj))
+    for i in range(50):
+        x = torch.tensor([float(i)]).send(bob)
+    assert described == []  # the views describe what they show when they are painted
+    assert repr(p).splitlines()[-2:] == [
+        "  +  bob:50  tensor  float32[1]  [49]",
+        "  ... and 46 more deleted",
+    ]
+    del x
+
+
+def test_a_long_loop_forgets_the_pointers_it_freed(bob, alice):
+    kept = torch.tensor([1.0]).send(bob)
+    p = sy.watch(sy.local_worker, bob)
+    moved = kept.send(alice)  # kept is still alive, but alice's pointer owns bob:1 now
+    for _ in range(100):
+        x = torch.tensor([2.0]).send(bob)
+    assert len(p.model.gone) <= 2  # bob:1 sent on, and the last pointer that died
+    rows = [" ".join(line.split()) for line in repr(p).splitlines()]
+    assert rows[1].startswith("me 2 pointers held; in 200 msgs")
+    assert rows[2:5] == [
+        "x me:1 -> bob:1 pointer float32[1] deleted: sent to alice",
+        "+ me:2 -> alice:1 pointer float32[1]",
+        "+ me:102 -> bob:101 pointer float32[1]",
+    ]
+    del x, moved, kept
+
+
+def test_an_id_used_again_after_reset_is_listed_once(bob):
+    x = torch.tensor([1]).send(bob)
+    p = sy.watch(bob)
+    sy.reset()
+    y = torch.tensor([2]).send(bob)  # bob:1 again
+    assert repr(p).splitlines()[1].startswith("bob  1 object;")
+    assert repr(p).splitlines()[2:] == [
+        "  +  bob:1  tensor  int64[1]  [2]",
+        "  ... and 1 more deleted",
+    ]
+    del x, y

@@ -14,9 +14,11 @@ never make a saved notebook differ from a fresh run.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from fedlab import events, worker
@@ -31,14 +33,14 @@ _open: dict[tuple[str, ...], Panel] = {}
 _hooked_shells: weakref.WeakSet = weakref.WeakSet()
 
 
-def _listener(ref: weakref.ref) -> Any:
+def _painter(ref: weakref.ref) -> Callable[[], None]:
     # The subscription holds the panel weakly: a forgotten panel can be collected.
-    def on_event(event: Any) -> None:
+    def tick() -> None:
         panel = ref()
         if panel is not None:
-            panel._on_event(event)
+            panel.refresh()
 
-    return on_event
+    return tick
 
 
 class Panel:
@@ -51,7 +53,10 @@ class Panel:
         self._widget: Any = None
         self._painted_at = 0.0
         self._painted: tuple[int, bool] | None = None
-        self._subscription = events.subscribe(_listener(weakref.ref(self)))
+        # When the next event may paint (perf_counter seconds); never while nothing is shown.
+        self._due = [math.inf]
+        listener = self.model.listener(self._due, _painter(weakref.ref(self)))
+        self._subscription = events.subscribe(listener)
         weakref.finalize(self, self._subscription.close)
 
     @property
@@ -59,18 +64,14 @@ class Panel:
         """The ids of the watched workers, in column order."""
         return list(self.model.ids)
 
-    # -- events ------------------------------------------------------------------
-    def _on_event(self, event: Any) -> None:
-        self.model.handle(event)
-        if self._widget is not None and time.perf_counter() - self._painted_at >= INTERVAL:
-            self.refresh()
-
     def refresh(self) -> None:
         """Paint the current state into the displayed widget now."""
         self._painted_at = time.perf_counter()
         if self._widget is None:
+            self._due[0] = math.inf
             return
-        key = (self.model.changes, self.closed)
+        self._due[0] = self._painted_at + INTERVAL
+        key = (self.model.version(), self.closed)
         if key == self._painted and self.model.local not in self.model.ids:
             return  # nothing changed since the last paint (the local column is recomputed)
         self._painted = key
@@ -97,6 +98,7 @@ class Panel:
             if not keep_view:
                 self._widget.close()
             self._widget = None
+            self._due[0] = math.inf
 
     # -- display -------------------------------------------------------------------
     def __repr__(self) -> str:
@@ -122,6 +124,7 @@ class Panel:
 
             self._widget = ipywidgets.HTML(value=render.html(self.model))
             self._painted = None
+            self._due[0] = self._painted_at + INTERVAL  # the first event paints
             _hook_ipython()
         return self._widget
 

@@ -29,7 +29,7 @@ def _cells(e: Entry) -> tuple[str, str, str, str, str]:
 
 
 def _counter(model: StoreModel, w: str) -> str:
-    m_in, b_in, m_out, b_out = model.counts[w]
+    m_in, b_in, m_out, b_out = model.counts(w)
     return (
         f"in {_plural(m_in, 'msg')} {style.nbytes(b_in)}, "
         f"out {_plural(m_out, 'msg')} {style.nbytes(b_out)}"
@@ -42,10 +42,12 @@ def _listing(model: StoreModel, w: str, entries: list[Entry]) -> tuple[list[Entr
     alive = [e for e in entries if e.reason is None]
     if len(alive) > MAX_ROWS:
         extra = alive[MAX_ROWS:]
-        entries = [e for e in entries if e not in extra]
+        left_out = {id(e) for e in extra}  # by identity: comparing entries is quadratic
+        entries = [e for e in entries if id(e) not in left_out]
         notes.append(f"... and {_plural(len(extra), 'more object')}")
-    if model.hidden[w]:
-        notes.append(f"... and {model.hidden[w]} more deleted")
+    hidden = model.hidden(w)
+    if hidden:
+        notes.append(f"... and {hidden} more deleted")
     return entries, notes
 
 
@@ -54,7 +56,7 @@ def text(model: StoreModel, closed: bool = False) -> str:
     lines = [f"fedlab panel: {', '.join(model.ids)}" + (" (closed)" if closed else "")]
     for w in model.ids:
         every = model.entries(w)
-        n = sum(1 for e in model.stores[w].values() if e.reason is None)
+        n = model.stored_count(w)
         held = sum(1 for e in every if e.reason is None) - n
         entries, notes = _listing(model, w, every)
         what = _plural(n, "object")
