@@ -25,6 +25,7 @@ from fedlab.serde import (
     MEMORY_FORMATS,
     MESSAGE_CLASSES,
     SHAPES,
+    _remember,
     args_struct,
 )
 
@@ -136,9 +137,7 @@ def _short_head(buf: bytes, pos: int, count: int) -> tuple[tuple[str, ...], int]
             except UnicodeDecodeError as e:
                 raise SerdeError("a name in the message is not valid UTF-8") from e
             at += n
-        if len(_NAMES) > 4096:  # names are few; a flood of odd ones must not grow memory
-            _NAMES.clear()
-        names = _NAMES[raw] = tuple(parts)
+        names = _remember(_NAMES, raw, tuple(parts))
     return names, end
 
 

@@ -353,10 +353,8 @@ def _unsendable(v: Any):
 
 
 def _enc_str(s: str, out: bytearray, tag: bytes) -> None:
-    b = s.encode()
     out += tag
-    out += _I.pack(len(b))
-    out += b
+    out += text_bytes(s)
 
 
 def _enc_tensor(t: torch.Tensor, out: bytearray, depth: int) -> None:
