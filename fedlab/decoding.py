@@ -17,7 +17,6 @@ from fedlab.serde import (
     _D,
     _I,
     _Q,
-    _QB,
     DTYPE_LIST,
     DTYPES,
     HOT,
@@ -25,6 +24,7 @@ from fedlab.serde import (
     MEMORY_FORMATS,
     MESSAGE_CLASSES,
     SHAPES,
+    STORED,
     _remember,
     args_struct,
 )
@@ -107,15 +107,12 @@ def _dec_ref(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
 
 
 def _dec_stored(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
-    obj_id, ndim = _QB.unpack_from(buf, pos)
-    pos += _QB.size
-    shape = SHAPES[ndim].unpack_from(buf, pos)
-    pos += 8 * ndim
-    code, flags = buf[pos], buf[pos + 1]
+    st = STORED[buf[pos + 8]]
+    obj_id, _, *shape, code, flags = st.unpack_from(buf, pos)
     if code >= len(DTYPE_LIST) or flags > 7:
         raise SerdeError("a stored result in the message is malformed")
     rg, leaf, existing = bool(flags & 1), bool(flags & 2), bool(flags & 4)
-    return HOT["Stored"](obj_id, shape, DTYPE_LIST[code], rg, leaf, existing), pos + 2
+    return HOT["Stored"](obj_id, tuple(shape), DTYPE_LIST[code], rg, leaf, existing), pos + st.size
 
 
 _NAMES: dict[bytes, tuple[str, ...]] = {}  # a short head's bytes -> its names, remembered
@@ -143,34 +140,77 @@ def _short_head(buf: bytes, pos: int, count: int) -> tuple[tuple[str, ...], int]
 
 def _dec_envelope(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
     (sender, receiver), pos = _short_head(buf, pos, 2)
-    if buf[pos] == _OP:  # the usual message, without a lookup
-        msg, pos = _dec_runop(buf, pos + 1, depth + 1)
-    else:
-        msg, pos = _dec(buf, pos, depth + 1)
+    msg, pos = _dec(buf, pos, depth + 1)
     return HOT["Envelope"](sender, receiver, msg), pos
 
 
-def _dec_runop(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
-    (op,), pos = _short_head(buf, pos, 1)
-    grad, nargs, nkw = buf[pos], buf[pos + 1], buf[pos + 2]
-    pos += 3
-    names: tuple[str, ...] = ()
-    if nkw:
-        names, pos = _short_head(buf, pos, nkw)
-    n = nargs + nkw
-    codes = buf[pos : pos + n]
-    if grad > 1 or len(codes) != n:
+# Request heads met so far (see ``serde.request_head``) -> what they say, parsed once.
+_PLANS: dict[bytes, tuple] = {}
+
+
+def _request_plan(head: bytes) -> tuple:
+    """Parse and check a request's head: names, grad flag, counts, codes and their struct."""
+    if len(head) < 6:
+        raise _truncated()
+    ls, lr, lo, grad, nargs, nkw = head[:6]
+    lens = (ls, lr, lo, *head[6 : 6 + nkw])
+    at = 6 + nkw
+    names = []
+    for n in lens:
+        try:
+            names.append(head[at : at + n].decode())
+        except UnicodeDecodeError as e:
+            raise SerdeError("a name in the message is not valid UTF-8") from e
+        at += n
+    codes = head[at:]
+    if grad > 1 or len(codes) != nargs + nkw or len(head) < at:
         raise SerdeError("an operation in the message is malformed")
     st, numbers_only = args_struct(codes)
-    numbers = st.unpack_from(buf, pos + n)
-    pos += n + st.size
+    sender, receiver, op, *kw = names
+    return _remember(
+        _PLANS, head, (sender, receiver, op, grad == 1, nargs, tuple(kw), codes, st, numbers_only)
+    )
+
+
+def request_values(buf: bytes, pos: int) -> tuple[tuple, Any, int]:
+    """A request's plan (see ``_request_plan``) and values; references as bare ids."""
+    end = pos + 1 + buf[pos]
+    if end > len(buf):
+        raise _truncated()
+    head = buf[pos + 1 : end]
+    plan = _PLANS.get(head) or _request_plan(head)
+    st = plan[7]
+    numbers = st.unpack_from(buf, end)
+    pos = end + st.size
+    if plan[8]:  # numbers only (the usual case: pointers and numbers)
+        return plan, numbers, pos
+    values, pos = _flat_values(buf, pos, plan[6], numbers)
+    return plan, values, pos
+
+
+def _dec_request(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
+    plan, values, pos = request_values(buf, pos)
+    sender, receiver, op, grad, nargs, names, codes = plan[:7]
     ref = HOT["ObjRef"]
-    if numbers_only:  # the usual case: pointers and numbers
-        values = [ref(v) if c == _REF else v for c, v in zip(codes, numbers)]
-    else:
-        values, pos = _flat_values(buf, pos, codes, numbers)
-    kwargs = dict(zip(names, values[nargs:])) if nkw else {}
-    return HOT["RunOp"](op, tuple(values[:nargs]), kwargs, grad == 1), pos
+    values = [ref(v) if c == _REF else v for c, v in zip(codes, values)]
+    kwargs = dict(zip(names, values[nargs:])) if names else {}
+    msg = HOT["RunOp"](op, tuple(values[:nargs]), kwargs, grad)
+    return HOT["Envelope"](sender, receiver, msg), pos
+
+
+def request(data: bytes) -> tuple[tuple, Any]:
+    """A compact operation request (``Q``) as its plan and values, without message objects.
+
+    The plan is (sender, receiver, op, grad, nargs, keyword names, codes, ...); values
+    follow the codes, references (code ``R``) as bare ids. Malformed bytes: ``SerdeError``.
+    """
+    try:
+        plan, values, pos = request_values(data, 1)
+    except _READ_ERRORS as e:
+        raise _read_error(e) from e
+    if pos != len(data):
+        raise SerdeError("there are stray bytes after the end of the message")
+    return plan, values
 
 
 _CONSTANTS = {ord("N"): None, ord("T"): True, ord("F"): False}
@@ -178,7 +218,6 @@ _CONSTANTS = {ord("N"): None, ord("T"): True, ord("F"): False}
 
 def _flat_values(buf: bytes, pos: int, codes: bytes, numbers: tuple) -> tuple[list, int]:
     """An operation's values in order: numbers from the struct, constants, short strings."""
-    ref = HOT["ObjRef"]
     values: list = []
     it = iter(numbers)
     for c in codes:
@@ -194,8 +233,7 @@ def _flat_values(buf: bytes, pos: int, codes: bytes, numbers: tuple) -> tuple[li
                 raise SerdeError("a string in the message is not ASCII") from e
             pos += 1 + n
         else:
-            v = next(it)
-            values.append(ref(v) if c == _REF else v)
+            values.append(next(it))
     return values, pos
 
 
@@ -249,42 +287,59 @@ def _unknown(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
 _ITEMSIZE = {d: torch.empty((), dtype=d).element_size() for d in DTYPES.values()}
 
 
-def _dec_tensor(buf: bytes, pos: int, depth: int) -> tuple[torch.Tensor, int]:
-    name, pos = _dec(buf, pos, depth + 1)
+# A tensor's head bytes (dtype name, shape, grad flag, byte count) -> what they say, checked.
+_TENSOR_PLANS: dict[bytes, tuple[torch.dtype, list[int], bool, int]] = {}
+
+
+def _tensor_plan(head: bytes) -> tuple[torch.dtype, list[int], bool, int]:
+    """Parse and check a tensor's head: its dtype, shape, grad flag and byte count."""
+    name, pos = _text(head, 1)
     if name not in DTYPES:
         raise SerdeError(f"unknown dtype {name!r} in the message")
     dtype = DTYPES[name]
-    if pos >= len(buf):
-        raise _truncated()
-    ndim = buf[pos]
-    pos += 1
-    shape = list(SHAPES[ndim].unpack_from(buf, pos))
-    pos += 8 * ndim
+    ndim = head[pos]
+    shape = list(SHAPES[ndim].unpack_from(head, pos + 1))
     if any(n < 0 for n in shape):
         raise SerdeError("a tensor in the message has a negative dimension")
-    if pos >= len(buf):
-        raise _truncated()
-    requires_grad = bool(buf[pos])
-    (nbytes,) = _Q.unpack_from(buf, pos + 1)
-    pos += 9
+    pos += 1 + 8 * ndim
+    requires_grad = bool(head[pos])
+    (nbytes,) = _Q.unpack_from(head, pos + 1)
     numel = 1
     for n in shape:
         numel *= n
     if nbytes != numel * _ITEMSIZE[dtype]:
         raise SerdeError("a tensor's byte count does not match its shape and dtype")
+    if requires_grad and not (dtype.is_floating_point or dtype.is_complex):
+        raise SerdeError("only floating-point tensors can require gradients")
+    return _remember(_TENSOR_PLANS, head, (dtype, shape, requires_grad, nbytes))
+
+
+def _dec_tensor(buf: bytes, pos: int, depth: int) -> tuple[torch.Tensor, int]:
+    if buf[pos] != _TXT:
+        raise SerdeError("a tensor in the message is malformed (no dtype name)")
+    (n,) = _I.unpack_from(buf, pos + 1)
+    at = pos + 5 + n
+    if at >= len(buf):
+        raise _truncated()
+    end = at + 1 + 8 * buf[at] + 9  # the dtype name, then ndim, shape, grad flag, byte count
+    if end > len(buf):
+        raise _truncated()
+    head = buf[pos:end]
+    dtype, shape, requires_grad, nbytes = _TENSOR_PLANS.get(head) or _tensor_plan(head)
+    pos = end
     if pos + nbytes > len(buf):
         raise _truncated()
-    if numel == 0:
+    if nbytes == 0:
         t = torch.empty(shape, dtype=dtype)
     else:
         # One copy out of the message buffer, so the tensor owns writable memory.
         raw = bytearray(memoryview(buf)[pos : pos + nbytes])
-        t = torch.frombuffer(raw, dtype=dtype).reshape(shape)
+        t = torch.frombuffer(raw, dtype=dtype)
+        if len(shape) != 1:
+            t = t.reshape(shape)
     pos += nbytes
     grad, pos = _dec(buf, pos, depth + 1)
     if requires_grad:
-        if not (dtype.is_floating_point or dtype.is_complex):
-            raise SerdeError("only floating-point tensors can require gradients")
         t.requires_grad_(True)
     if grad is not None:
         if not isinstance(grad, torch.Tensor) or grad.shape != t.shape:
@@ -293,7 +348,7 @@ def _dec_tensor(buf: bytes, pos: int, depth: int) -> tuple[torch.Tensor, int]:
     return t, pos
 
 
-_TUP, _REF, _OP, _STO, _TXT = ord("t"), ord("R"), ord("O"), ord("S"), ord("s")
+_TUP, _REF, _STO, _TXT = ord("t"), ord("R"), ord("S"), ord("s")
 _DECODERS = [_unknown] * 256
 for _tag, _fn in {
     "N": lambda buf, pos, depth: (None, pos),
@@ -311,7 +366,7 @@ for _tag, _fn in {
     "R": _dec_ref,
     "S": _dec_stored,
     "E": _dec_envelope,
-    "O": _dec_runop,
+    "Q": _dec_request,
     "P": _dec_reply,
     "K": _dec_delete,
     "z": _dec_size,
@@ -331,12 +386,18 @@ def decode(data: bytes) -> Any:
     buf = bytes(data) if not isinstance(data, bytes) else data
     try:
         value, pos = _dec(buf, 0, 0)
-    except SerdeError:
-        raise
-    except IndexError as e:  # a read past the end
-        raise SerdeError(_EARLY) from e
-    except (struct.error, TypeError, ValueError, RuntimeError, OverflowError) as e:
-        raise SerdeError(f"the bytes are not a well-formed fedlab message ({e})") from e
+    except _READ_ERRORS as e:
+        raise _read_error(e) from e
     if pos != len(buf):
         raise SerdeError("there are stray bytes after the end of the message")
     return value
+
+
+# What reading malformed bytes can raise besides SerdeError: each becomes a SerdeError.
+_READ_ERRORS = (IndexError, struct.error, TypeError, ValueError, RuntimeError, OverflowError)
+
+
+def _read_error(e: Exception) -> SerdeError:
+    if isinstance(e, IndexError):  # a read past the end
+        return SerdeError(_EARLY)
+    return SerdeError(f"the bytes are not a well-formed fedlab message ({e})")

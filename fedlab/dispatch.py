@@ -261,16 +261,18 @@ def _flat_refs(values: Any, ptrs: list, refs: list, loc: str | None = None) -> s
     """One pass over flat values (the common case): append their refs and return the location.
 
     Returns "" to go the long way, which also explains every problem (a local tensor,
-    pointers on two workers).
+    pointers on two workers, a pointer that is no longer usable).
     """
+    gen = worker.current_generation
     for a in values:
         t = type(a)
         if t is Wrapper or t is ParameterWrapper:
-            ptr = _live_child(a)
-            if loc is None:
-                loc = ptr.location_id
-            elif ptr.location_id != loc:
+            ptr = a.__dict__.get("child")
+            if type(ptr) is not PointerTensor or ptr.id_at_location is None:
                 return ""
+            if ptr.generation != gen or (loc is not None and ptr.location_id != loc):
+                return ""
+            loc = ptr.location_id
             ptrs.append(a)
             refs.append(ObjRef(ptr.id_at_location))
         elif t is int or t is float or t is bool or t is str or a is None:
@@ -285,15 +287,15 @@ def _flat_refs(values: Any, ptrs: list, refs: list, loc: str | None = None) -> s
 def run_remote(name: str, args: tuple, kwargs: dict) -> Any:
     """Send the operation ``name`` to where its pointer arguments live and wrap the result."""
     __tracebackhide__ = True
-    ptrs: list = []
+    ptrs: list = []  # the wrappers involved: an in-place result is one of them
     flat: list = []
     loc = _flat_refs(args, ptrs, flat)
     if kwargs and loc != "":
         loc = _flat_refs(kwargs.values(), ptrs, flat, loc)
     if loc:
-        refs, kw = tuple(flat[: len(args)]), dict(zip(kwargs, flat[len(args) :]))
+        refs = tuple(flat[: len(args)]) if kwargs else tuple(flat)
+        kw = dict(zip(kwargs, flat[len(args) :])) if kwargs else {}
     else:
-        refs = None
         ptrs = []
         plains: list = []
         multis: list = []
@@ -307,34 +309,36 @@ def run_remote(name: str, args: tuple, kwargs: dict) -> Any:
         for p in ptrs[1:]:
             if _child(p).location_id != loc:
                 raise _not_collocated(name, ptrs[0], p)
+        refs, kw = _to_refs(args), _to_refs(kwargs)  # raises if a pointer is no longer usable
+    owner = _child(ptrs[0]).owner
     if name not in allowlist.OPS:
         allowlist.lookup(name)  # raises the clear "not on the allowlist" error
     if name in GRAD_CHANGING:
         worker.grads_changed()
-    ptr = _live_child(ptrs[0]) if refs is None else _child(ptrs[0])  # (flat: checked)
-    if refs is None:
-        refs, kw = _to_refs(args), _to_refs(kwargs)
-    value = ptr.owner.send_msg(
-        RunOp(name, refs, kw, torch.is_grad_enabled()), get_worker(ptr.location_id)
-    )
-    return _from_reply(value, ptr.owner, ptr.location_id, ptrs)
+    value = owner.send_msg(RunOp(name, refs, kw, torch.is_grad_enabled()), get_worker(loc))
+    return _from_reply(value, owner, loc, ptrs)
 
 
 def _from_reply(value: Any, owner: BaseWorker, loc: str, ptrs: list) -> Any:
-    if value is None:
-        return None
     if type(value) is Stored:
         if value.existing:
             for p in ptrs:
                 if _child(p).id_at_location == value.id:
                     _child(p).update(value)
                     return p
-        dtype = DTYPES[value.dtype]
         return wrap(
             PointerTensor(
-                owner, loc, value.id, value.shape, dtype, value.requires_grad, value.is_leaf
+                owner,
+                loc,
+                value.id,
+                value.shape,
+                DTYPES[value.dtype],
+                value.requires_grad,
+                value.is_leaf,
             )
         )
+    if value is None:
+        return None
     if isinstance(value, tuple):
         return tuple(_from_reply(v, owner, loc, ptrs) for v in value)
     raise OperationNotAllowedError(f"unexpected reply from {loc}: {value!r}")

@@ -20,8 +20,10 @@ from fedlab import serde, worker
 if TYPE_CHECKING:
     from fedlab.worker import BaseWorker
 
-# Every pointer alive in this process (for the "nothing left behind" checks and the views).
-_live: weakref.WeakSet[PointerTensor] = weakref.WeakSet()
+# Every pointer alive in this process (for the "nothing left behind" checks and the views),
+# by ``id()``: a weak reference each, which the pointer removes as it dies. (Cheaper than
+# a ``WeakSet``, whose entries carry callbacks; a pointer is made on every operation.)
+_live: dict[int, weakref.ref] = {}
 
 
 class PointerTensor:
@@ -57,7 +59,7 @@ class PointerTensor:
         self.owner = owner
         self.location_id = location_id
         self.id_at_location = id_at_location
-        self.id = owner.new_id() if pointer_id is None else pointer_id
+        self.id = next(owner._counter) if pointer_id is None else pointer_id
         self.shape = torch.Size(shape)
         self.dtype = dtype
         self.requires_grad = requires_grad
@@ -68,7 +70,7 @@ class PointerTensor:
         # ``grad_epoch`` is the current one; see ``fedlab.dispatch``.
         self.grad_cache: Any = None
         self.grad_epoch = 0
-        _live.add(self)
+        _live[id(self)] = weakref.ref(self)
 
     @property
     def location(self) -> BaseWorker:
@@ -110,6 +112,7 @@ class PointerTensor:
         return f"[PointerTensor | {self.owner.id}:{self.id} -> {where}]"
 
     def __del__(self) -> None:
+        _live.pop(id(self), None)
         if not self.garbage_collect_data or self.generation != worker.current_generation:
             return
         try:
@@ -155,7 +158,12 @@ def pointer_from_ref(
     return wrap(ptr)
 
 
+def all_pointers() -> list[PointerTensor]:
+    """Every pointer alive in this process, whatever it points to."""
+    return [p for p in (r() for r in list(_live.values())) if p is not None]
+
+
 def live_pointers() -> list[PointerTensor]:
     """Every pointer alive in this process that still frees its object when it dies."""
     gen = worker.current_generation
-    return [p for p in list(_live) if p.garbage_collect_data and p.generation == gen]
+    return [p for p in all_pointers() if p.garbage_collect_data and p.generation == gen]

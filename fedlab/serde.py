@@ -154,7 +154,7 @@ _ENCODERS: dict[type, Any] = {
     type(Ellipsis): lambda v, out, depth: out.extend(b"e"),
     torch.memory_format: lambda v, out, depth: _enc_str(MEMORY_FORMAT_NAMES[v], out, b"m"),
     torch.device: lambda v, out, depth: _enc_str(str(v), out, b"v"),
-}
+}  # (tensors are added below, once ``_enc_tensor`` is defined)
 
 
 # Compact forms for the messages on every operation's path: an envelope, an operation
@@ -163,10 +163,10 @@ _ENCODERS: dict[type, Any] = {
 # type takes the general form, so nothing is lost. Heads (worker and operation names)
 # are encoded once and remembered.
 HOT: dict[str, type] = {}  # the hot classes by name (set by ``fedlab.messages``)
-_QB = struct.Struct("<qB")
 SHAPES = [struct.Struct(f"<{n}q") for n in range(256)]  # a shape of n dimensions
-_HEADS: dict[Any, bytes] = {}  # (sender, receiver) or an op name -> its encoded head
-_KW_HEADS: dict[tuple, bytes] = {}  # keyword names -> their encoded head
+# A stored result: id, n, a shape of n dimensions, dtype code, flags (grad, leaf, existing).
+STORED = [struct.Struct(f"<qB{n}qBB") for n in range(256)]
+_HEADS: dict[Any, bytes] = {}  # (sender, receiver) -> their encoded head
 _ARGS: dict[bytes, tuple] = {}  # argument codes (b"RRf") -> their struct
 _ARG_FORMAT = {ord("R"): "q", ord("i"): "q", ord("f"): "d", **dict.fromkeys(b"NTFs", "")}
 _NUMBER_CODES = frozenset(b"Rif")
@@ -181,7 +181,6 @@ def install_compact(**classes: type) -> None:
         ("ObjRef", _enc_ref),
         ("Stored", _enc_stored),
         ("Envelope", _enc_envelope),
-        ("RunOp", _enc_runop),
         ("Reply", _enc_reply),
         ("Delete", _enc_delete),
     ]:
@@ -234,13 +233,11 @@ def _enc_stored(v: Any, out: bytearray, depth: int) -> None:
         if type(rg) is not bool or type(leaf) is not bool or type(ex) is not bool:
             raise TypeError
         n = len(v.shape)
-        head = _QB.pack(v.id, n) + SHAPES[n].pack(*v.shape)
-    except (struct.error, TypeError):
+        packed = STORED[n].pack(v.id, n, *v.shape, code, rg | leaf << 1 | ex << 2)
+    except (struct.error, TypeError, IndexError):
         return _enc_message(v, out, depth)
     out += b"S"
-    out += head
-    out.append(code)
-    out.append(rg | leaf << 1 | ex << 2)
+    out += packed
 
 
 def _short_head(tag: bytes, *names: Any) -> bytes | None:
@@ -254,45 +251,33 @@ def _short_head(tag: bytes, *names: Any) -> bytes | None:
 
 
 def _enc_envelope(v: Any, out: bytearray, depth: int) -> None:
-    key = (v.sender, v.receiver)
+    if not _enc_in_envelope(v.sender, v.receiver, v.msg, out, depth):
+        _enc_message(v, out, depth)
+
+
+def _enc_in_envelope(sender: Any, receiver: Any, msg: Any, out: bytearray, depth: int) -> bool:
+    """Write ``msg`` in a compact envelope; False (nothing written) if the names do not fit."""
+    if type(msg) is HOT["RunOp"] and _enc_request(sender, receiver, msg, out):
+        return True  # the usual message: an operation request in one compact form
+    key = (sender, receiver)
     head = _HEADS.get(key)
     if head is None:
-        head = _short_head(b"E", v.sender, v.receiver)
+        head = _short_head(b"E", sender, receiver)
         if head is None:
-            return _enc_message(v, out, depth)
+            return False
         _remember(_HEADS, key, head)
     out += head
-    msg = v.msg
-    if type(msg) is HOT["RunOp"]:  # the usual message, without a lookup
-        _enc_runop(msg, out, depth + 1)
-    else:
-        _enc(msg, out, depth + 1)
+    _enc(msg, out, depth + 1)
+    return True
 
 
-def _enc_runop(v: Any, out: bytearray, depth: int) -> None:
-    args, kwargs = v.args, v.kwargs
-    if type(args) is not tuple or type(kwargs) is not dict or type(v.grad_enabled) is not bool:
-        return _enc_message(v, out, depth)
-    head = _HEADS.get(v.op)
-    if head is None:
-        head = _short_head(b"O", v.op)
-        if head is None:
-            return _enc_message(v, out, depth)
-        _remember(_HEADS, v.op, head)
-    names = b""
-    if kwargs:
-        key = tuple(kwargs)
-        names = _KW_HEADS.get(key)
-        if names is None:
-            names = _short_head(b"", *key)
-            if names is None:
-                return _enc_message(v, out, depth)
-            _remember(_KW_HEADS, key, names)
+def _flat(values: Any) -> tuple[bytes, list, bytes] | None:
+    """An operation's flat values as (codes, numbers, texts); None if any value is not flat."""
     codes = bytearray()
     numbers: list = []
     texts = bytearray()
     ref = HOT["ObjRef"]
-    for a in (*args, *kwargs.values()) if kwargs else args:
+    for a in values:
         t = type(a)
         if t is ref and type(a.id) is int:
             codes.append(82)  # R
@@ -312,21 +297,55 @@ def _enc_runop(v: Any, out: bytearray, depth: int) -> None:
             texts.append(len(a))
             texts += a.encode()
         else:
-            return _enc_message(v, out, depth)
-    if len(args) > 255 or len(kwargs) > 255:
-        return _enc_message(v, out, depth)
+            return None
+    return bytes(codes), numbers, bytes(texts)
+
+
+# An operation request (an envelope around a RunOp with flat values) travels as
+#   Q, the head's length, the head, the struct-packed numbers, the short strings
+# where the head (sender, receiver, operation, grad flag, counts, keyword names and
+# value codes) repeats from call to call: both sides remember each head they meet.
+_REQUESTS: dict[tuple, tuple[bytes, struct.Struct]] = {}
+
+
+def request_head(
+    sender: str, receiver: str, op: str, grad: bool, nargs: int, names: tuple, codes: bytes
+) -> bytes | None:
+    """The head of a compact request (after Q and its length byte); None if it does not fit."""
+    if not all(type(n) is str for n in (sender, receiver, op, *names)):
+        return None
+    raw = [n.encode() for n in (sender, receiver, op, *names)]
+    counts = [len(b) for b in raw] + [grad, nargs, len(names)]
+    if max(counts) > 255:
+        return None
+    lens = bytes(counts[:3]) + bytes(counts[-3:]) + bytes(counts[3:-3])
+    head = lens + b"".join(raw) + codes
+    return head if len(head) <= 255 else None
+
+
+def _enc_request(sender: Any, receiver: Any, v: Any, out: bytearray) -> bool:
+    args, kwargs, grad = v.args, v.kwargs, v.grad_enabled
+    if type(args) is not tuple or type(kwargs) is not dict or type(grad) is not bool:
+        return False
+    flat = _flat((*args, *kwargs.values()) if kwargs else args)
+    if flat is None:
+        return False
+    codes, numbers, texts = flat
+    key = (sender, receiver, v.op, grad, len(args), tuple(kwargs), codes)
+    plan = _REQUESTS.get(key)
+    if plan is None:
+        head = request_head(sender, receiver, v.op, grad, len(args), tuple(kwargs), codes)
+        if head is None:
+            return False
+        plan = _remember(_REQUESTS, key, (b"Q" + bytes([len(head)]) + head, args_struct(codes)[0]))
     try:
-        packed = args_struct(bytes(codes))[0].pack(*numbers)
+        packed = plan[1].pack(*numbers)
     except struct.error:  # an integer out of range
-        return _enc_message(v, out, depth)
-    out += head
-    out.append(v.grad_enabled)
-    out.append(len(args))
-    out.append(len(kwargs))
-    out += names
-    out += codes
+        return False
+    out += plan[0]
     out += packed
     out += texts
+    return True
 
 
 def _enc_reply(v: Any, out: bytearray, depth: int) -> None:
@@ -357,30 +376,42 @@ def _enc_str(s: str, out: bytearray, tag: bytes) -> None:
     out += text_bytes(s)
 
 
+# A tensor's head (tag, dtype name, shape, grad flag, byte count) by (dtype, shape, grad):
+# a training loop sends tensors of a few shapes, over and over.
+_TENSOR_HEADS: dict[tuple, tuple[bytes, int]] = {}
+
+
+def _tensor_head(dtype: torch.dtype, shape: torch.Size, requires_grad: bool) -> tuple[bytes, int]:
+    name = DTYPE_NAMES.get(dtype)
+    if name is None:
+        raise SerdeError(f"fedlab cannot send tensors of dtype {dtype}")
+    nbytes = shape.numel() * dtype.itemsize
+    n = len(shape)
+    head = b"Xs" + text_bytes(name) + bytes([n]) + SHAPES[n].pack(*shape)
+    return head + bytes([requires_grad]) + _Q.pack(nbytes), nbytes
+
+
 def _enc_tensor(t: torch.Tensor, out: bytearray, depth: int) -> None:
-    if type(t) not in (torch.Tensor, torch.nn.Parameter):
+    if type(t) is not torch.Tensor and type(t) is not torch.nn.Parameter:
         raise SerdeError(
             f"a {type(t).__name__} cannot be sent as data; "
             "pointers travel as references, not as values"
         )
-    if t.layout != torch.strided or t.device.type != "cpu":
+    if t.layout != torch.strided or not t.is_cpu:
         raise SerdeError("fedlab sends dense CPU tensors only")
-    dtype = DTYPE_NAMES.get(t.dtype)
-    if dtype is None:
-        raise SerdeError(f"fedlab cannot send tensors of dtype {t.dtype}")
-    out += b"X"
-    _enc_str(dtype, out, b"s")
-    n = t.dim()
-    out.append(n)
-    out += SHAPES[n].pack(*t.shape)
-    out.append(1 if t.requires_grad else 0)
-    data = t.detach()
-    nbytes = data.numel() * data.element_size()
-    out += _Q.pack(nbytes)
-    if nbytes:
-        _tensor_data(data, nbytes, out)
+    rg = t.requires_grad
+    key = (t.dtype, t.shape, rg)
+    head = _TENSOR_HEADS.get(key)
+    if head is None:
+        head = _remember(_TENSOR_HEADS, key, _tensor_head(*key))
+    out += head[0]
+    if head[1]:
+        _tensor_data(t.detach() if rg else t, head[1], out)
     grad = t.grad if t.is_leaf else None
     _enc(None if grad is None else grad.detach(), out, depth + 1)
+
+
+_ENCODERS[torch.Tensor] = _ENCODERS[torch.nn.Parameter] = _enc_tensor
 
 
 def _tensor_data(data: torch.Tensor, nbytes: int, out: bytearray) -> None:
@@ -402,5 +433,14 @@ def encode(value: Any) -> bytes:
     return bytes(out)
 
 
+def encode_envelope(sender: str, receiver: str, msg: Any) -> bytes:
+    """``encode(Envelope(sender, receiver, msg))``, without building the envelope first."""
+    out = bytearray()
+    if not _enc_in_envelope(sender, receiver, msg, out, 0):
+        _enc(HOT["Envelope"](sender, receiver, msg), out, 0)
+    return bytes(out)
+
+
 # The decoder lives in its own module; ``serde.decode`` stays the one entry point.
 from fedlab.decoding import decode as decode  # noqa: E402
+from fedlab.decoding import request as request  # noqa: E402

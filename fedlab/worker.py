@@ -71,6 +71,7 @@ def all_workers() -> list[BaseWorker]:
 
 
 _MISSING = object()
+_DONE = serde.encode(m.Reply(None))
 
 
 class BaseWorker:
@@ -180,7 +181,7 @@ class BaseWorker:
     def send_msg(self, msg: Any, location: BaseWorker) -> Any:
         """Encode ``msg``, deliver it to ``location``, and return the decoded reply's value."""
         __tracebackhide__ = True
-        data = serde.encode(m.Envelope(self.id, location.id, msg))
+        data = serde.encode_envelope(self.id, location.id, msg)
         listening = bool(events.bus.callbacks)
         if listening:
             kind = m.KINDS.get(type(msg)) or type(msg).__name__
@@ -211,17 +212,22 @@ class BaseWorker:
     def recv_msg(self, data: bytes) -> bytes:
         """Handle one encoded message and return the encoded reply (never raises)."""
         try:
-            env = serde.decode(data)
-            if type(env) is not m.Envelope or not isinstance(env.sender, str):
-                raise SerdeError("expected a fedlab message envelope")
-            handler = self.handlers.get(type(env.msg))
-            if handler is None:
-                raise SerdeError(f"{self.id} does not accept {type(env.msg).__name__} messages")
-            reply: Any = m.Reply(handler(env.sender, env.msg))
+            if data[:1] == b"Q":  # an operation request, the usual message: no message objects
+                reply: Any = m.Reply(self._on_request(data))
+            else:
+                env = serde.decode(data)
+                if type(env) is not m.Envelope or not isinstance(env.sender, str):
+                    raise SerdeError("expected a fedlab message envelope")
+                handler = self.handlers.get(type(env.msg))
+                if handler is None:
+                    raise SerdeError(f"{self.id} does not accept {type(env.msg).__name__} messages")
+                reply = m.Reply(handler(env.sender, env.msg))
         except FedlabError as e:
             reply = m.ErrorReply(type(e).__name__, str(e))
         except Exception as e:  # a torch error on this worker travels back by name
             reply = m.ErrorReply(type(e).__name__, f"on {self.id}: {e}")
+        if type(reply) is m.Reply and reply.value is None:  # a delete's answer: encoded once
+            return _DONE
         try:
             return serde.encode(reply)
         except SerdeError as e:
@@ -277,13 +283,34 @@ class BaseWorker:
             args, kwargs = self._resolve(msg.args, used), self._resolve(kw, used)
         elif kw:
             kwargs = dict(zip(kw, kwargs))
-        if torch.is_grad_enabled() is bool(msg.grad_enabled):
+        return self._run(fn, msg.op, args, kwargs, bool(msg.grad_enabled), used)
+
+    def _on_request(self, data: bytes) -> Any:
+        """``_on_op`` for a compact request: its values resolved straight from the bytes."""
+        (_, _, op, grad, nargs, names, codes, *_), values = serde.request(data)
+        fn = allowlist.lookup(op)
+        objects = self._objects
+        used: dict[int, int] = {}
+        args = []
+        for c, v in zip(codes, values):
+            if c == 82:  # R: an object of this store, by id
+                obj = objects.get(v, _MISSING)
+                if obj is _MISSING:
+                    obj = self.get_obj(v)  # raises the clear "no object with id" error
+                used[id(obj)] = v
+                v = obj
+            args.append(v)
+        kwargs = dict(zip(names, args[nargs:])) if names else {}
+        return self._run(fn, op, args[:nargs] if names else args, kwargs, grad, used)
+
+    def _run(self, fn: Callable, op: str, args: Any, kwargs: dict, grad: bool, used: dict) -> Any:
+        if torch.is_grad_enabled() is grad:
             result = fn(*args, **kwargs)  # already in the caller's grad mode (usual)
         else:
-            with torch.set_grad_enabled(bool(msg.grad_enabled)):
+            with torch.set_grad_enabled(grad):
                 result = fn(*args, **kwargs)
         if type(result) is not torch.Tensor:  # (a plain tensor, the usual case, is fine)
-            _check_result(result, msg.op)
+            _check_result(result, op)
         return self._keep(result, used)
 
     def _resolve_flat(self, args: Iterable, used: dict[int, int]) -> list | None:
@@ -305,6 +332,16 @@ class BaseWorker:
         return out
 
     def _keep(self, result: Any, used: dict[int, int]) -> Any:
+        if type(result) is torch.Tensor:  # the usual result: described here, in one step
+            existing = used.get(id(result))
+            return m.Stored(
+                self.store(result) if existing is None else existing,
+                tuple(result.shape),
+                serde.DTYPE_NAMES.get(result.dtype) or str(result.dtype),
+                result.requires_grad,
+                result.is_leaf,
+                existing is not None,
+            )
         if result is None:
             return None
         if isinstance(result, torch.Tensor):

@@ -32,7 +32,8 @@ def _empty(dtype: torch.dtype) -> torch.Tensor:
 
 def wrap(ptr: PointerTensor, cls: type | None = None) -> torch.Tensor:
     """A tensor-like wrapper around the pointer ``ptr``."""
-    w = torch.Tensor._make_subclass(cls or Wrapper, _empty(ptr.dtype))
+    empty = _EMPTY.get(ptr.dtype)
+    w = torch.Tensor._make_subclass(cls or Wrapper, _empty(ptr.dtype) if empty is None else empty)
     w.child = ptr
     return w
 

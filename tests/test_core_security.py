@@ -189,6 +189,7 @@ def test_compact_forms_round_trip_and_fall_back_for_odd_values():
         m.Envelope("me", "bob", m.RunOp("Tensor.add", (m.ObjRef(True),), {}, True)),
         m.Envelope("me", "bob", m.RunOp("Tensor.add", [m.ObjRef(1)], {}, 1)),
         m.Envelope("me", "x" * 300, m.RunOp("é" * 200, (), {}, True)),  # long names
+        m.Envelope("me", "y" * 200, m.RunOp("z" * 100, (), {}, True)),  # a long head
         m.Envelope(7, "bob", m.Delete(3, "pointer me:4 died")),
         m.Envelope("me", "bob", m.Delete(3, b"odd")),
         m.Reply(None),
@@ -220,15 +221,24 @@ def test_truncated_compact_forms_are_refused(msg):
             serde.decode(data[:cut])
 
 
+def _request(head: bytes, rest: bytes = b"") -> bytes:
+    """A compact operation request: Q, the head's length, the head, then the values."""
+    return b"Q" + bytes([len(head)]) + head + rest
+
+
 @pytest.mark.parametrize(
     "data",
     [
-        b"E\x02\x03me\xffobO",  # a name that is not UTF-8
-        b"E\x02\x03mebobO\x03add\x02\x00\x00",  # a grad flag that is not 0 or 1
-        b"E\x02\x03mebobO\x03add\x01\x01\x00Z" + bytes(8),  # an unknown argument code
-        b"E\x02\x03mebobO\x03add\x01\x00\x01\x01xs\x02\xff\xfe",  # a string not ASCII
-        b"S" + bytes(9) + b"\xff\x00",  # an unknown dtype code
-        b"S" + bytes(9) + b"\x00\x09",  # unknown flags
+        _request(bytes([2, 3, 3, 1, 0, 0]) + b"me\xffobadd"),  # a name that is not UTF-8
+        _request(bytes([2, 3, 3, 2, 0, 0]) + b"mebobadd"),  # a grad flag that is not 0 or 1
+        _request(bytes([2, 3, 3, 1, 1, 0]) + b"mebobaddZ", bytes(8)),  # an unknown code
+        _request(bytes([2, 3, 3, 1, 0, 1, 1]) + b"mebobaddxs", b"\x02\xff\xfe"),  # not ASCII
+        _request(bytes([2, 3, 3, 1, 2, 0]) + b"mebobaddR"),  # fewer codes than values
+        _request(bytes([2, 3, 9, 1, 0, 0]) + b"mebobadd"),  # names longer than the head
+        _request(bytes([2, 3, 3, 1, 1, 0]) + b"mebobaddR", bytes(9)),  # a stray byte
+        b"Q\x20" + bytes(8),  # a head longer than the message
+        b"S" + bytes(8) + b"\x00\xff\x00",  # an unknown dtype code
+        b"S" + bytes(8) + b"\x00\x00\x09",  # unknown flags
     ],
 )
 def test_malformed_compact_forms_are_refused(data):

@@ -187,9 +187,9 @@ def _alive(w: RayWorker) -> bool:
 
 def _forget_pointers_to(worker_id: str) -> None:
     """Pointers to a dead worker's objects must not free a re-spawned worker's objects."""
-    from fedlab.pointer import _live
+    from fedlab.pointer import all_pointers
 
-    for p in list(_live):
+    for p in all_pointers():
         if p.location_id == worker_id:
             p.garbage_collect_data = False
             p.generation = -1  # using it now says the object is gone
