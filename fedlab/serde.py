@@ -224,17 +224,23 @@ def _enc_ref(v: Any, out: bytearray, depth: int) -> None:
     out += _Q.pack(v.id)
 
 
-def _enc_stored(v: Any, out: bytearray, depth: int) -> None:
+def _stored_bytes(v: Any) -> bytes | None:
+    """A stored result's compact form (after its tag); None if a field has an odd type."""
+    shape, rg, leaf, ex = v.shape, v.requires_grad, v.is_leaf, v.existing
+    if type(v.id) is not int or type(shape) is not tuple or len(shape) > 255:
+        return None
     code = _DTYPE_CODE.get(v.dtype) if type(v.dtype) is str else None
-    rg, leaf, ex = v.requires_grad, v.is_leaf, v.existing
+    if code is None or not (type(rg) is type(leaf) is type(ex) is bool):
+        return None
     try:
-        if code is None or type(v.id) is not int or type(v.shape) is not tuple:
-            raise TypeError
-        if type(rg) is not bool or type(leaf) is not bool or type(ex) is not bool:
-            raise TypeError
-        n = len(v.shape)
-        packed = STORED[n].pack(v.id, n, *v.shape, code, rg | leaf << 1 | ex << 2)
-    except (struct.error, TypeError, IndexError):
+        return STORED[len(shape)].pack(v.id, len(shape), *shape, code, rg | leaf << 1 | ex << 2)
+    except struct.error:  # a dimension that is not an int, or out of range
+        return None
+
+
+def _enc_stored(v: Any, out: bytearray, depth: int) -> None:
+    packed = _stored_bytes(v)
+    if packed is None:
         return _enc_message(v, out, depth)
     out += b"S"
     out += packed
@@ -439,6 +445,15 @@ def encode_envelope(sender: str, receiver: str, msg: Any) -> bytes:
     if not _enc_in_envelope(sender, receiver, msg, out, 0):
         _enc(HOT["Envelope"](sender, receiver, msg), out, 0)
     return bytes(out)
+
+
+def encode_reply(value: Any) -> bytes:
+    """``encode(Reply(value))``, without building the reply first."""
+    if type(value) is HOT["Stored"]:  # the usual answer: an operation's stored result
+        packed = _stored_bytes(value)
+        if packed is not None:
+            return b"PS" + packed
+    return encode(HOT["Reply"](value))
 
 
 # The decoder lives in its own module; ``serde.decode`` stays the one entry point.

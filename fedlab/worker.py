@@ -213,7 +213,7 @@ class BaseWorker:
         """Handle one encoded message and return the encoded reply (never raises)."""
         try:
             if data[:1] == b"Q":  # an operation request, the usual message: no message objects
-                reply: Any = m.Reply(self._on_request(data))
+                value = self._on_request(data)
             else:
                 env = serde.decode(data)
                 if type(env) is not m.Envelope or not isinstance(env.sender, str):
@@ -221,17 +221,15 @@ class BaseWorker:
                 handler = self.handlers.get(type(env.msg))
                 if handler is None:
                     raise SerdeError(f"{self.id} does not accept {type(env.msg).__name__} messages")
-                reply = m.Reply(handler(env.sender, env.msg))
+                value = handler(env.sender, env.msg)
+            if value is None:  # a delete's answer, on every dying pointer: encoded once
+                return _DONE
+            return serde.encode_reply(value)
         except FedlabError as e:
-            reply = m.ErrorReply(type(e).__name__, str(e))
+            error = m.ErrorReply(type(e).__name__, str(e))
         except Exception as e:  # a torch error on this worker travels back by name
-            reply = m.ErrorReply(type(e).__name__, f"on {self.id}: {e}")
-        if type(reply) is m.Reply and reply.value is None:  # a delete's answer: encoded once
-            return _DONE
-        try:
-            return serde.encode(reply)
-        except SerdeError as e:
-            return serde.encode(m.ErrorReply("SerdeError", str(e)))
+            error = m.ErrorReply(type(e).__name__, f"on {self.id}: {e}")
+        return serde.encode(error)
 
     # -- handlers -------------------------------------------------------------
     def _materialise(self, obj: Any) -> Any:
