@@ -144,19 +144,18 @@ def _dec_envelope(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
     return HOT["Envelope"](sender, receiver, msg), pos
 
 
-# Request heads met so far (see ``serde.request_head``) -> what they say, parsed once.
+# Op heads met so far (see ``serde.request_head``) -> what they say, parsed once.
 _PLANS: dict[bytes, tuple] = {}
 
 
 def _request_plan(head: bytes) -> tuple:
-    """Parse and check a request's head: names, grad flag, counts, codes and their struct."""
-    if len(head) < 6:
+    """Parse and check an op head: operation, grad flag, counts, codes and their struct."""
+    if len(head) < 4:
         raise _truncated()
-    ls, lr, lo, grad, nargs, nkw = head[:6]
-    lens = (ls, lr, lo, *head[6 : 6 + nkw])
-    at = 6 + nkw
+    lo, grad, nargs, nkw = head[:4]
+    at = 4 + nkw
     names = []
-    for n in lens:
+    for n in (lo, *head[4:at]):
         try:
             names.append(head[at : at + n].decode())
         except UnicodeDecodeError as e:
@@ -166,31 +165,29 @@ def _request_plan(head: bytes) -> tuple:
     if grad > 1 or len(codes) != nargs + nkw or len(head) < at:
         raise SerdeError("an operation in the message is malformed")
     st, numbers_only = args_struct(codes)
-    sender, receiver, op, *kw = names
-    return _remember(
-        _PLANS, head, (sender, receiver, op, grad == 1, nargs, tuple(kw), codes, st, numbers_only)
-    )
+    op, *kw = names
+    return _remember(_PLANS, head, (op, grad == 1, nargs, tuple(kw), codes, st, numbers_only))
 
 
-def request_values(buf: bytes, pos: int) -> tuple[tuple, Any, int]:
-    """A request's plan (see ``_request_plan``) and values; references as bare ids."""
+def request_values(buf: bytes, pos: int) -> tuple[tuple, tuple, Any, int]:
+    """A request's names, plan (see ``_request_plan``) and values; references as bare ids."""
+    names, pos = _short_head(buf, pos, 2)
     end = pos + 1 + buf[pos]
     if end > len(buf):
         raise _truncated()
     head = buf[pos + 1 : end]
     plan = _PLANS.get(head) or _request_plan(head)
-    st = plan[7]
+    st = plan[5]
     numbers = st.unpack_from(buf, end)
     pos = end + st.size
-    if plan[8]:  # numbers only (the usual case: pointers and numbers)
-        return plan, numbers, pos
-    values, pos = _flat_values(buf, pos, plan[6], numbers)
-    return plan, values, pos
+    if plan[6]:  # numbers only (the usual case: pointers and numbers)
+        return names, plan, numbers, pos
+    values, pos = _flat_values(buf, pos, plan[4], numbers)
+    return names, plan, values, pos
 
 
 def _dec_request(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
-    plan, values, pos = request_values(buf, pos)
-    sender, receiver, op, grad, nargs, names, codes = plan[:7]
+    (sender, receiver), (op, grad, nargs, names, codes, *_), values, pos = request_values(buf, pos)
     ref = HOT["ObjRef"]
     values = [ref(v) if c == _REF else v for c, v in zip(codes, values)]
     kwargs = dict(zip(names, values[nargs:])) if names else {}
@@ -198,19 +195,19 @@ def _dec_request(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
     return HOT["Envelope"](sender, receiver, msg), pos
 
 
-def request(data: bytes) -> tuple[tuple, Any]:
-    """A compact operation request (``Q``) as its plan and values, without message objects.
+def request(data: bytes) -> tuple[tuple, tuple, Any]:
+    """A compact operation request (``Q``) as names, plan and values, without message objects.
 
-    The plan is (sender, receiver, op, grad, nargs, keyword names, codes, ...); values
-    follow the codes, references (code ``R``) as bare ids. Malformed bytes: ``SerdeError``.
+    Names are (sender, receiver); the plan is (op, grad, nargs, keyword names, codes, ...);
+    values follow the codes, references (code ``R``) as bare ids. Malformed: ``SerdeError``.
     """
     try:
-        plan, values, pos = request_values(data, 1)
+        names, plan, values, pos = request_values(data, 1)
     except _READ_ERRORS as e:
         raise _read_error(e) from e
     if pos != len(data):
         raise SerdeError("there are stray bytes after the end of the message")
-    return plan, values
+    return names, plan, values
 
 
 _CONSTANTS = {ord("N"): None, ord("T"): True, ord("F"): False}

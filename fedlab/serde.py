@@ -194,7 +194,9 @@ def text_bytes(s: str) -> bytes:
 
 
 def _remember(cache: dict, key: Any, value: Any) -> Any:
-    if len(cache) > 4096:  # names are few; a flood of odd ones must not grow memory
+    # Heads are few (two per pair of workers that talk, a few per operation): the bound
+    # is far above any class's needs, and a flood of odd ones cannot grow memory.
+    if len(cache) > 65536:
         cache.clear()
     cache[key] = value
     return value
@@ -308,24 +310,23 @@ def _flat(values: Any) -> tuple[bytes, list, bytes] | None:
 
 
 # An operation request (an envelope around a RunOp with flat values) travels as
-#   Q, the head's length, the head, the struct-packed numbers, the short strings
-# where the head (sender, receiver, operation, grad flag, counts, keyword names and
-# value codes) repeats from call to call: both sides remember each head they meet.
+#   Q, the names' head (as an envelope's: sender, receiver), the op head's length,
+#   the op head, the struct-packed numbers, the short strings
+# where the op head (operation, grad flag, counts, keyword names and value codes)
+# repeats from call to call: both sides remember each head they meet. (Names and
+# operations are remembered apart: with a thousand workers, names are many, ops few.)
 _REQUESTS: dict[tuple, tuple[bytes, struct.Struct]] = {}
 
 
-def request_head(
-    sender: str, receiver: str, op: str, grad: bool, nargs: int, names: tuple, codes: bytes
-) -> bytes | None:
-    """The head of a compact request (after Q and its length byte); None if it does not fit."""
-    if not all(type(n) is str for n in (sender, receiver, op, *names)):
+def request_head(op: str, grad: bool, nargs: int, names: tuple, codes: bytes) -> bytes | None:
+    """The op head of a compact request (after its length byte); None if it does not fit."""
+    if not all(type(n) is str for n in (op, *names)):
         return None
-    raw = [n.encode() for n in (sender, receiver, op, *names)]
-    counts = [len(b) for b in raw] + [grad, nargs, len(names)]
+    raw = [n.encode() for n in (op, *names)]
+    counts = [len(raw[0]), grad, nargs, len(names)] + [len(b) for b in raw[1:]]
     if max(counts) > 255:
         return None
-    lens = bytes(counts[:3]) + bytes(counts[-3:]) + bytes(counts[3:-3])
-    head = lens + b"".join(raw) + codes
+    head = bytes(counts) + b"".join(raw) + codes
     return head if len(head) <= 255 else None
 
 
@@ -333,21 +334,29 @@ def _enc_request(sender: Any, receiver: Any, v: Any, out: bytearray) -> bool:
     args, kwargs, grad = v.args, v.kwargs, v.grad_enabled
     if type(args) is not tuple or type(kwargs) is not dict or type(grad) is not bool:
         return False
+    names = _HEADS.get((sender, receiver))
+    if names is None:
+        names = _short_head(b"E", sender, receiver)
+        if names is None:
+            return False
+        _remember(_HEADS, (sender, receiver), names)
     flat = _flat((*args, *kwargs.values()) if kwargs else args)
     if flat is None:
         return False
     codes, numbers, texts = flat
-    key = (sender, receiver, v.op, grad, len(args), tuple(kwargs), codes)
+    key = (v.op, grad, len(args), tuple(kwargs), codes)
     plan = _REQUESTS.get(key)
     if plan is None:
-        head = request_head(sender, receiver, v.op, grad, len(args), tuple(kwargs), codes)
+        head = request_head(v.op, grad, len(args), tuple(kwargs), codes)
         if head is None:
             return False
-        plan = _remember(_REQUESTS, key, (b"Q" + bytes([len(head)]) + head, args_struct(codes)[0]))
+        plan = _remember(_REQUESTS, key, (bytes([len(head)]) + head, args_struct(codes)[0]))
     try:
         packed = plan[1].pack(*numbers)
     except struct.error:  # an integer out of range
         return False
+    out += b"Q"
+    out += memoryview(names)[1:]  # (the envelope's head without its tag)
     out += plan[0]
     out += packed
     out += texts

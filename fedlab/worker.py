@@ -285,7 +285,7 @@ class BaseWorker:
 
     def _on_request(self, data: bytes) -> Any:
         """``_on_op`` for a compact request: its values resolved straight from the bytes."""
-        (_, _, op, grad, nargs, names, codes, *_), values = serde.request(data)
+        _, (op, grad, nargs, names, codes, *_), values = serde.request(data)
         fn = allowlist.lookup(op)
         objects = self._objects
         used: dict[int, int] = {}

@@ -221,22 +221,24 @@ def test_truncated_compact_forms_are_refused(msg):
             serde.decode(data[:cut])
 
 
-def _request(head: bytes, rest: bytes = b"") -> bytes:
-    """A compact operation request: Q, the head's length, the head, then the values."""
-    return b"Q" + bytes([len(head)]) + head + rest
+def _request(head: bytes, rest: bytes = b"", names: bytes = b"\x02\x03mebob") -> bytes:
+    """A compact operation request: Q, sender and receiver, the op head's length and bytes."""
+    return b"Q" + names + bytes([len(head)]) + head + rest
 
 
 @pytest.mark.parametrize(
     "data",
     [
-        _request(bytes([2, 3, 3, 1, 0, 0]) + b"me\xffobadd"),  # a name that is not UTF-8
-        _request(bytes([2, 3, 3, 2, 0, 0]) + b"mebobadd"),  # a grad flag that is not 0 or 1
-        _request(bytes([2, 3, 3, 1, 1, 0]) + b"mebobaddZ", bytes(8)),  # an unknown code
-        _request(bytes([2, 3, 3, 1, 0, 1, 1]) + b"mebobaddxs", b"\x02\xff\xfe"),  # not ASCII
-        _request(bytes([2, 3, 3, 1, 2, 0]) + b"mebobaddR"),  # fewer codes than values
-        _request(bytes([2, 3, 9, 1, 0, 0]) + b"mebobadd"),  # names longer than the head
-        _request(bytes([2, 3, 3, 1, 1, 0]) + b"mebobaddR", bytes(9)),  # a stray byte
-        b"Q\x20" + bytes(8),  # a head longer than the message
+        _request(bytes([3, 1, 0, 0]) + b"add", names=b"\x02\x03me\xffob"),  # a name not UTF-8
+        _request(bytes([3, 1, 0, 0]) + b"\xffdd"),  # an operation name that is not UTF-8
+        _request(bytes([3, 2, 0, 0]) + b"add"),  # a grad flag that is not 0 or 1
+        _request(bytes([3, 1, 1, 0]) + b"addZ", bytes(8)),  # an unknown argument code
+        _request(bytes([3, 1, 0, 1, 1]) + b"addxs", b"\x02\xff\xfe"),  # a string not ASCII
+        _request(bytes([3, 1, 2, 0]) + b"addR"),  # fewer codes than values
+        _request(bytes([9, 1, 0, 0]) + b"add"),  # names longer than the head
+        _request(bytes([3, 1, 1, 0]) + b"addR", bytes(9)),  # a stray byte
+        b"Q\x02\x03mebob\x20" + bytes(8),  # an op head longer than the message
+        b"Q\x02\x09mebob\x00",  # names longer than the message
         b"S" + bytes(8) + b"\x00\xff\x00",  # an unknown dtype code
         b"S" + bytes(8) + b"\x00\x00\x09",  # unknown flags
     ],
