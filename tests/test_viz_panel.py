@@ -234,3 +234,86 @@ def test_an_id_used_again_after_reset_is_listed_once(bob):
         "  ... and 1 more deleted",
     ]
     del x, y
+
+
+class _Tripwire(dict):
+    """A store that records (and refuses) every read: the panel must not look inside."""
+
+    def __init__(self, objects: dict, reads: list[str]) -> None:
+        super().__init__(objects)
+        self.reads = reads
+
+
+def _refuse(name: str):
+    def method(self: _Tripwire, *args, **kwargs):
+        self.reads.append(name)
+        raise AssertionError(f"the panel read the worker's store ({name})")
+
+    return method
+
+
+for _name in ("__getitem__", "__iter__", "__len__", "__contains__", "get", "items", "keys",
+              "values", "copy", "pop", "__eq__"):  # fmt: skip
+    setattr(_Tripwire, _name, _refuse(_name))
+
+
+def test_painting_reads_no_store_only_what_events_carried(bob, monkeypatch):
+    monkeypatch.setattr(panel_mod, "INTERVAL", 0.0)  # paint on every event
+    kept = torch.tensor([1.5, 2.5]).send(bob)  # before the panel: read once, by load()
+    p = sy.watch(sy.local_worker, bob)
+    p._repr_mimebundle_()  # displayed: a live widget
+    x = torch.tensor([1, 2, 3]).send(bob)
+    y = torch.tensor([4, 5]).send(bob)
+    del y  # deleted while watched: its dtype and shape were read as it went
+    reads: list[str] = []
+    store = bob._objects
+    monkeypatch.setattr(bob, "_objects", _Tripwire(store, reads))
+    p.refresh()  # a paint of the widget, then both snapshots
+    text, page = repr(p), p._repr_html_()
+    monkeypatch.setattr(bob, "_objects", store)
+    assert reads == []
+    assert text.splitlines()[5:] == [
+        "     bob:1  tensor  float32[2]  [1.5, 2.5]",
+        "  +  bob:2  tensor  int64[3]    [1, 2, 3]",
+        "  x  bob:3  tensor  int64[2]    deleted: pointer me:3 died",
+    ]
+    assert "[1, 2, 3]" in page and p._widget.value == page
+    del x, kept
+
+
+def test_the_panel_never_keeps_a_stored_tensor_alive(bob):
+    p = sy.watch(bob)
+    p._repr_mimebundle_()
+    x = torch.tensor([1.0, 2.0]).send(bob)
+    assert "[1, 2]" in repr(p)  # the preview came from the tensor itself
+    died: list[bool] = []
+    weakref.finalize(bob._objects[1], died.append, True)
+    bob._objects.pop(1)  # gone without an event: only the panel could still hold it
+    assert died == [True]
+    # Still listed (only events change the model), with nothing left to describe it by.
+    assert repr(p).splitlines()[-1].split() == ["+", "bob:1", "tensor"]
+    x.child.garbage_collect_data = False  # its object is gone already: no delete message
+    del x
+
+
+def test_a_deleted_tensor_dies_at_once_and_is_listed_with_its_shape(bob):
+    p = sy.watch(bob)
+    x = torch.tensor([[1.0], [2.0]]).send(bob)
+    died: list[bool] = []
+    weakref.finalize(bob._objects[1], died.append, True)
+    del x
+    assert died == [True]  # freed by the delete itself, not at the panel's next paint
+    last = repr(p).splitlines()[-1]
+    assert last == "  x  bob:1  tensor  float32[2, 1]  deleted: pointer me:1 died"
+
+
+def test_a_failing_paint_never_breaks_the_loop(bob, monkeypatch):
+    monkeypatch.setattr(panel_mod, "INTERVAL", 0.0)
+    p = sy.watch(bob)
+    p._repr_mimebundle_()
+    monkeypatch.setattr(p, "refresh", lambda: 1 / 0)  # every paint fails
+    for i in range(3):
+        x = torch.tensor([i]).send(bob)
+    assert x.get().tolist() == [2]
+    monkeypatch.undo()
+    assert repr(p).splitlines()[1].startswith("bob  0 objects; in 6 msgs")

@@ -10,7 +10,10 @@ pointers it owns (``sy.live_pointers()``), compared with the previous epoch.
 Events arrive by the thousand in a loop (about six per ``send``), while the views
 are painted a few times a second. So an event only updates a few counters and dicts,
 and everything the views show (entries, texts, previews, marks) is worked out when
-they are painted, from what is live and the last few deleted objects.
+they are painted, from what is live and the last few deleted objects. What a view
+shows of a stored tensor comes from the ``ObjectStored`` event that carried it, held
+by a weak reference: the model never reads a store after ``load()``, and never keeps
+an object alive (a chain's delete still cascades, a freed tensor is freed).
 """
 
 from __future__ import annotations
@@ -115,18 +118,26 @@ def held_pointers(owner_id: str, dead: set[tuple[str, int]]) -> dict[int, Entry]
     return found
 
 
-def _local_store(worker_id: str) -> dict[int, Any] | None:
-    """The store of an in-process worker (None for a worker in another process)."""
+def _in_process(worker_id: str) -> bool:
+    """Whether ``worker_id`` keeps its store in this process (asked once, when a panel opens)."""
     try:
         w = worker.get_worker(worker_id)
     except Exception:
-        return None
-    store = vars(w).get("_objects")  # a worker process's store is a remote snapshot: skip
-    return store if isinstance(store, dict) else None
+        return False
+    # A worker process's proxy has no store here: the objects its events carry are copies.
+    return isinstance(vars(w).get("_objects"), dict)
 
 
 def _nothing() -> None:
     pass
+
+
+_Ref = weakref.ReferenceType
+# A live object: (epoch stored, a weak reference to a plain tensor its event carried, or
+# an Entry). Never the object: a pointer kept alive here would not cascade its delete.
+_Live = tuple[int, Any]
+# A deleted one: (id, epoch stored, Entry or a tensor's dtype, its shape, reason).
+_Dead = tuple[int, int, Any, Any, str]
 
 
 class _Column:
@@ -135,11 +146,8 @@ class _Column:
     __slots__ = ("dead", "deleted", "deleted_before", "in_process", "live")
 
     def __init__(self, in_process: bool) -> None:
-        # id -> (epoch, dtype, shape) for a plain tensor of an in-process worker (read from
-        # the store when painted), else (epoch, Entry, None). Never the object itself: a
-        # pointer kept alive here would not cascade its delete along a chain.
-        self.live: dict[int, tuple[int, Any, Any]] = {}
-        self.dead: deque[tuple[int, tuple[int, Any, Any], str]] = deque(maxlen=KEEP_DELETED)
+        self.live: dict[int, _Live] = {}
+        self.dead: deque[_Dead] = deque(maxlen=KEEP_DELETED)
         self.in_process = in_process
         self.deleted = 0  # objects deleted, ever
         self.deleted_before = 0  # ... before this epoch
@@ -153,12 +161,12 @@ class StoreModel:
         self.local = local_id()
         self.local_watched = self.local in self.ids
         self.epoch = 0
-        self._cols = {w: _Column(_local_store(w) is not None) for w in self.ids}
+        self._cols = {w: _Column(_in_process(w)) for w in self.ids}
         self._gone: dict[tuple[str, int], str] = {}  # what the local worker freed, and how
         # A loop frees a pointer per iteration, but views ask only about the pointers held
         # when the epoch began (their reasons) and one dying right now (inside its __del__,
         # a paint must not list it): the last delete or fetch is kept, not every one.
-        self._last: list[events.MessageEvent | None] = [None]
+        self._last: list[tuple[str, str, Any] | None] = [None]  # (kind, receiver, payload)
         self.held: dict[int, Entry] = {}  # the local worker's pointers at the epoch start
         self._held_ids: set[int] = set()  # the ids at their locations
         # sender -> receiver -> [messages, bytes, sent by the watched local worker]: plain
@@ -176,7 +184,7 @@ class StoreModel:
             live = self._cols[w].live
             live.clear()
             for k, v in sorted(objects.items()):
-                live[k] = (-1, entry_for(w, k, v), None)  # -1: from before the first epoch
+                live[k] = (-1, entry_for(w, k, v))  # -1: from before the first epoch
         if self.local in self._cols:
             self._hold(held_pointers(self.local, set()))
 
@@ -189,76 +197,115 @@ class StoreModel:
         self, due: list[float] | None = None, tick: Callable[[], None] | None = None
     ) -> Callable[[Any], None]:
         """A ``sy.subscribe`` callback; ``tick()`` follows messages sent at ``due[0]`` or later."""
+        return self.handlers(due, tick)[0]
+
+    def handlers(
+        self, due: list[float] | None = None, tick: Callable[[], None] | None = None
+    ) -> tuple[Callable[[Any], None], events.Direct]:
+        """The ``listener`` callback and the ``events.Direct`` handlers that share its state."""
         # (``due[0]`` is a ``time.perf_counter()`` time, which the caller moves after a paint.)
         # The hot path of a watched loop: one call per event, a few dict operations and
         # int additions each, with every name bound once here rather than looked up.
+        # Nothing may raise: the core calls these (``events.Direct``) in a student's loop.
         cols_get = self._cols.get
         senders = self._senders
         gone = self._gone
         last = self._last
         held_ids = self._held_ids
         model = self
-        message, stored, deleted = events.MessageEvent, events.ObjectStored, events.ObjectDeleted
-        cleared, plain = events.StoreCleared, torch.Tensor
-        clock = time.perf_counter
-        stamped = hasattr(message, "time")  # else read the clock
+        plain, weak = torch.Tensor, weakref.ref
         when = due if due is not None else [math.inf]
         paint = tick if tick is not None else _nothing
 
-        def on_event(e: Any) -> None:
-            t = type(e)
-            if t is message:
+        def on_message(kind: str, sender: str, receiver: str, nbytes: int, payload: Any,
+                       sent: float, elapsed: float | None = None) -> None:  # fmt: skip
+            try:
                 try:
-                    counts = senders[e.sender][e.receiver]
+                    counts = senders[sender][receiver]
                 except KeyError:  # the first message between these two workers
-                    counts = model._counter(e.sender, e.receiver)
+                    counts = model._counter(sender, receiver)
                 counts[0] += 1
-                counts[1] += e.nbytes
+                counts[1] += nbytes
                 if counts[2]:  # sent by the local worker, watched: why its pointers go
-                    kind = e.kind
                     if kind == "delete":
-                        last[0] = e  # its payload names an id, never holds an object
-                        if held_ids and getattr(e.payload, "id", None) in held_ids:
-                            model._release(e)
+                        last[0] = (kind, receiver, payload)  # the payload only names an id
+                        if held_ids and getattr(payload, "id", None) in held_ids:
+                            model._release(last[0])
                     elif kind == "fetch":  # rarer: and another pointer may name the same id
-                        last[0] = e
-                        model._release(e, always=True)
+                        last[0] = (kind, receiver, payload)
+                        model._release(last[0], always=True)
                     elif kind == "send":  # a pointer sent on: the receiver's owns it now
-                        ref = getattr(e.payload, "obj", None)
+                        ref = getattr(payload, "obj", None)
                         if type(ref) is not plain and hasattr(ref, "id_at_location"):
-                            gone[(ref.location, ref.id_at_location)] = f"sent to {e.receiver}"
+                            gone[(ref.location, ref.id_at_location)] = f"sent to {receiver}"
                             if len(gone) > KEEP_GONE:
                                 model._forget_gone()
                 # Paint only after messages: in a worker of this process every store and
                 # delete happens while a message is handled, and its reply comes last. A
-                # message carries the perf_counter time it was sent: no clock call per event.
-                if (e.time if stamped else clock()) >= when[0]:
+                # message comes with the perf_counter time it was sent: no clock call here.
+                if sent >= when[0]:
                     paint()
-            elif t is stored:
-                c = cols_get(e.worker)
-                if c is not None:
-                    obj = e.obj
-                    if type(obj) is plain and c.in_process:  # the usual case: no describing
-                        c.live[e.id] = (model.epoch, obj.dtype, obj.shape)
-                    else:
-                        entry = entry_for(e.worker, e.id, obj, e.kind, e.summary)
-                        c.live[e.id] = (model.epoch, entry, None)
-            elif t is deleted:
-                c = cols_get(e.worker)
-                if c is not None:
-                    rec = c.live.pop(e.id, None)
-                    if rec is not None:
-                        c.dead.append((e.id, rec, e.reason))
-                        c.deleted += 1
-            elif t is cleared:
-                c = cols_get(e.worker)
-                if c is not None:
-                    for i in e.ids:
-                        model._delete(c, i, e.reason)
-                if clock() >= when[0]:
-                    paint()
+            except Exception:
+                pass
 
-        return on_event
+        def on_stored(worker_id: str, obj_id: int, obj: Any) -> None:
+            try:
+                c = cols_get(worker_id)
+                if c is not None:
+                    if type(obj) is plain and c.in_process:  # the usual case: no describing
+                        c.live[obj_id] = (model.epoch, weak(obj))
+                    else:
+                        c.live[obj_id] = (model.epoch, entry_for(worker_id, obj_id, obj))
+            except Exception:
+                pass
+
+        def on_deleted(worker_id: str, obj_id: int, reason: str) -> None:
+            try:
+                c = cols_get(worker_id)
+                if c is not None:
+                    rec = c.live.pop(obj_id, None)
+                    if rec is not None:
+                        shown = rec[1]
+                        if type(shown) is not _Ref:
+                            c.dead.append((obj_id, rec[0], shown, None, reason))
+                        elif (obj := shown()) is not None:  # its last moment: read it now
+                            c.dead.append((obj_id, rec[0], obj.dtype, obj.shape, reason))
+                        else:  # freed without a delete event: nothing left to describe
+                            c.dead.append((obj_id, rec[0], None, None, reason))
+                        c.deleted += 1
+            except Exception:
+                pass
+
+        message, stored, deleted = events.MessageEvent, events.ObjectStored, events.ObjectDeleted
+        cleared, clock = events.StoreCleared, time.perf_counter
+
+        def on_event(e: Any) -> None:
+            # Events as objects: with other subscribers, and from workers in other
+            # processes (whose stored objects come described, as copies).
+            try:
+                t = type(e)
+                if t is message:
+                    on_message(e.kind, e.sender, e.receiver, e.nbytes, e.payload, e.time)
+                elif t is stored:
+                    c = cols_get(e.worker)
+                    if c is not None:
+                        obj = e.obj
+                        if type(obj) is plain and c.in_process:
+                            c.live[e.id] = (model.epoch, weak(obj))
+                        else:  # as the event describes it (a copy is described as its original)
+                            entry = entry_for(e.worker, e.id, obj, e.kind, e.summary)
+                            c.live[e.id] = (model.epoch, entry)
+                elif t is deleted:
+                    on_deleted(e.worker, e.id, e.reason)
+                elif t is cleared:
+                    for i in e.ids:
+                        on_deleted(e.worker, i, e.reason)
+                    if clock() >= when[0]:
+                        paint()
+            except Exception:
+                pass
+
+        return on_event, events.Direct(on_message, on_stored, on_deleted)
 
     def _counter(self, sender: str, receiver: str) -> list:
         by_local = self.local_watched and sender == self.local
@@ -268,19 +315,20 @@ class StoreModel:
     def gone(self) -> dict[tuple[str, int], str]:
         """How the local worker's pointers stopped owning their objects, by (worker, id)."""
         gone = dict(self._gone)
-        e = self._last[0]
-        if e is not None:  # the last delete or fetch: its pointer may be dying right now
-            gone.setdefault(*self._why(e))
+        last = self._last[0]
+        if last is not None:  # the last delete or fetch: its pointer may be dying right now
+            gone.setdefault(*self._why(last))
         return gone
 
     @staticmethod
-    def _why(e: events.MessageEvent) -> tuple[tuple[str, int], str]:
-        how = "pointer died" if e.kind == "delete" else "get"
-        return (e.receiver, getattr(e.payload, "id", None)), how
+    def _why(last: tuple[str, str, Any]) -> tuple[tuple[str, int], str]:
+        kind, receiver, payload = last
+        how = "pointer died" if kind == "delete" else "get"
+        return (receiver, getattr(payload, "id", None)), how
 
-    def _release(self, e: events.MessageEvent, always: bool = False) -> None:
+    def _release(self, last: tuple[str, str, Any], always: bool = False) -> None:
         """Remember a delete or fetch that frees a pointer held when the epoch began."""
-        key, how = self._why(e)
+        key, how = self._why(last)
         if always or f"{key[0]}:{key[1]}" in {h.target for h in self.held.values()}:
             self._gone[key] = how
             if len(self._gone) > KEEP_GONE:
@@ -299,13 +347,6 @@ class StoreModel:
         for h in held.values():
             i = (h.target or "").rpartition(":")[2]
             self._held_ids.add(int(i) if i.isdigit() else -1)
-
-    @staticmethod
-    def _delete(c: _Column, obj_id: int, reason: str) -> None:
-        rec = c.live.pop(obj_id, None)
-        if rec is not None:
-            c.dead.append((obj_id, rec, reason))
-            c.deleted += 1
 
     def end_epoch(self) -> None:
         """Forget the deleted objects and clear the ``new`` marks (a cell has finished)."""
@@ -347,7 +388,7 @@ class StoreModel:
         return c.deleted - c.deleted_before - len(self._dead(c))
 
     @staticmethod
-    def _dead(c: _Column) -> list[tuple[int, tuple, str]]:
+    def _dead(c: _Column) -> list[_Dead]:
         """The deleted objects to list: the last few, once per id, none that is live again."""
         # (An id is used again only after ``sy.reset()``: list its latest object alone.)
         seen = set(c.live)
@@ -358,24 +399,27 @@ class StoreModel:
                 rows.append(row)
         return rows
 
-    def _entry(self, w: str, i: int, rec: tuple, reason: str | None, store: Any) -> Entry:
-        epoch, a, b = rec
-        if type(a) is Entry:
+    def _entry(
+        self, w: str, i: int, epoch: int, shown: Any, shape: Any, reason: str | None
+    ) -> Entry:
+        if type(shown) is Entry:
+            a = shown
             e = Entry(a.ref, a.kind, a.shape, a.target, a.obj if reason is None else None)
-        else:  # a plain tensor: its preview comes from the store, which holds it while live
-            e = Entry(f"{w}:{i}", "tensor", tensor_text(a, b))
-            if reason is None and store is not None:
-                e.obj = _weak(store.get(i))
+        elif type(shown) is _Ref:  # a live plain tensor: described from the object itself
+            obj = shown()
+            text = tensor_text(obj.dtype, obj.shape) if obj is not None else ""
+            e = Entry(f"{w}:{i}", "tensor", text, None, shown)
+        else:  # a deleted plain tensor: its dtype and shape, read when it was deleted
+            text = tensor_text(shown, shape) if shown is not None else ""
+            e = Entry(f"{w}:{i}", "tensor", text)
         e.new = epoch == self.epoch
         e.reason = reason
         return e
 
     def _store_rows(self, w: str) -> list[Entry]:
         c = self._cols[w]
-        live = c.live
-        store = _local_store(w) if c.in_process else None
-        rows = [(i, self._entry(w, i, rec, None, store)) for i, rec in live.items()]
-        rows += [(i, self._entry(w, i, rec, why, None)) for i, rec, why in self._dead(c)]
+        rows = [(i, self._entry(w, i, t, shown, None, None)) for i, (t, shown) in c.live.items()]
+        rows += [(r[0], self._entry(w, *r)) for r in self._dead(c)]
         rows.sort(key=lambda row: row[0])
         return [e for _, e in rows]
 
