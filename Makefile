@@ -7,6 +7,7 @@ PY := $(VENV)/bin/python
 # carries their hash, so a second `make lab` starts in seconds.
 DEPS_HASH := $(shell cat pyproject.toml requirements.lock | sha256sum | cut -c1-16)
 STAMP := $(VENV)/.installed-$(DEPS_HASH)
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
 PORT ?= 8888
 LAB_ARGS ?=
 PYTEST_ARGS ?=
@@ -28,11 +29,25 @@ $(STAMP): pyproject.toml requirements.lock
 # Jupyter refuses to run as root unless told; containers and CI machines often are root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-lab: setup
+lab: setup $(LAB_SETTINGS)
 	$(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" --ServerApp.port=$(PORT) \
 		--LabApp.default_url=/lab/tree/lessons/00-index.ipynb $(ROOT_FLAG) $(LAB_ARGS)
 
-test: setup lint
+# The course reaches no website while it runs: JupyterLab must not ask about Jupyter
+# news (a pop-up over the first lesson) nor look for updates online. JupyterLab's
+# documented way is to override those settings' defaults in the environment's
+# share/jupyter/lab/settings/overrides.json, merged here as binder/postBuild does for
+# Binder; a student's own choice in the Settings editor still wins.
+$(LAB_SETTINGS): $(STAMP)
+	@mkdir -p $(@D)
+	$(PY) -c 'import json, pathlib, sys; p = pathlib.Path(sys.argv[1]); \
+		s = json.loads(p.read_text()) if p.exists() else {}; \
+		s.setdefault("@jupyterlab/apputils-extension:notification", {}).update( \
+			fetchNews="false", checkForUpdates=False); \
+		p.write_text(json.dumps(s, indent=2) + "\n")' $@
+
+# The browser tests start the same JupyterLab as `make lab`, with its settings.
+test: setup lint $(LAB_SETTINGS)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup

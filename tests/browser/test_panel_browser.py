@@ -2,8 +2,9 @@
 
 A student's notebook: one cell displays ``sy.watch(bob)``; later cells send a tensor,
 ``del`` it, and send another. The panel, displayed once, must follow along: the
-tensor appears, is marked deleted with its reason, then disappears. Screenshots are
-saved in test-output/panel-browser/ to look at.
+tensor appears, is marked deleted with its reason, then disappears. Nothing else may
+cover it: JupyterLab runs with the settings ``make lab`` gives it, so it never asks
+about Jupyter news. Screenshots are saved in test-output/panel-browser/ to look at.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ CELLS = [
     "y = torch.tensor([7.5, 8.5]).send(alice)",
 ]
 LIVE = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+NOTIFICATION = "@jupyterlab/apputils-extension:notification"
 
 
 @pytest.fixture
@@ -127,3 +129,20 @@ def _follow(page) -> None:
     assert page.locator(f"{LIVE} .jupyter-widgets .fedlab-panel").count() == 1  # never re-displayed
     panel.screenshot(path=OUT / "panel.png")
     page.screenshot(path=OUT / "panel-final.png")
+    assert_no_news_toast(page)
+
+
+def assert_no_news_toast(page) -> None:
+    """JupyterLab, set up as ``make lab`` sets it up, never asked about Jupyter news."""
+    # The setting first: without it the question comes a moment after the page loads,
+    # and an assertion made too early would pass by luck.
+    script = f"async () => (await (await fetch('/lab/api/settings/{NOTIFICATION}')).json())"
+    schema = page.evaluate(script)["schema"]["properties"]
+    assert schema["fetchNews"]["default"] == "false", (
+        "JupyterLab would ask about Jupyter news: its settings come from the Makefile "
+        "(make .venv/share/jupyter/lab/settings/overrides.json, part of make lab and make test)"
+    )
+    assert schema["checkForUpdates"]["default"] is False
+    # Then what the student sees, seconds after the page loaded: no toast asking.
+    toasts = page.locator(".jp-Notification-Toast-default")
+    assert toasts.filter(has_text="Jupyter news").count() == 0, toasts.all_inner_texts()
