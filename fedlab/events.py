@@ -274,7 +274,7 @@ publish_message, publish_stored, publish_deleted = _message, _stored, _deleted
 
 
 def _route(direct: Direct | None) -> None:
-    # Rebinding the module's names makes the core's ``events.publish_message(...)`` one
-    # call straight into a lone panel's handler: no event, no loop over subscribers.
+    # Rebound module names (so call them as ``events.publish_message(...)``, never import
+    # them): one call straight into a lone panel's handler, no event, no subscriber loop.
     global publish_message, publish_stored, publish_deleted
     publish_message, publish_stored, publish_deleted = direct or (_message, _stored, _deleted)
