@@ -156,7 +156,7 @@ class BaseWorker:
             obj_id = child.id if owned else self.new_id()
         self._objects[obj_id] = obj
         if events.bus.callbacks:
-            events.bus.publish(events.ObjectStored(self.id, obj_id, obj=obj))
+            events.publish_stored(self.id, obj_id, obj)
         return obj_id
 
     def get_obj(self, obj_id: int) -> Any:
@@ -174,7 +174,7 @@ class BaseWorker:
         obj = self.get_obj(obj_id)
         del self._objects[obj_id]
         if events.bus.callbacks:
-            events.bus.publish(events.ObjectDeleted(self.id, obj_id, reason))
+            events.publish_deleted(self.id, obj_id, reason)
         return obj
 
     # -- talking --------------------------------------------------------------
@@ -184,25 +184,15 @@ class BaseWorker:
         data = serde.encode_envelope(self.id, location.id, msg)
         listening = bool(events.bus.callbacks)
         if listening:
+            start = events._now()
             kind = m.KINDS.get(type(msg)) or type(msg).__name__
-            start = events.MessageEvent(kind, self.id, location.id, len(data), payload=msg)
-            events.bus.publish(start)
+            events.publish_message(kind, self.id, location.id, len(data), msg, start)
         answer = location.recv_msg(data)
         reply = serde.decode(answer)
         if listening:
-            kind = m.KINDS.get(type(reply)) or type(reply).__name__
             now = events._now()
-            events.bus.publish(
-                events.MessageEvent(
-                    kind,
-                    location.id,
-                    self.id,
-                    len(answer),
-                    payload=reply,
-                    time=now,
-                    elapsed=now - start.time,
-                )
-            )
+            kind = m.KINDS.get(type(reply)) or type(reply).__name__
+            events.publish_message(kind, location.id, self.id, len(answer), reply, now, now - start)
         if type(reply) is m.ErrorReply:
             raise rebuild(reply.kind, reply.message)
         if type(reply) is not m.Reply:
@@ -384,7 +374,7 @@ class BaseWorker:
         value = obj.get()
         self._objects[msg.id] = value
         if events.bus.callbacks:
-            events.bus.publish(events.ObjectStored(self.id, msg.id, obj=value))
+            events.publish_stored(self.id, msg.id, value)
         return stored_descriptor(msg.id, value, True)
 
     def _on_clear(self, sender: str, msg: m.ClearObjects) -> None:
