@@ -19,7 +19,7 @@ from pathlib import Path
 
 from benchmarks import flower_env, report
 from benchmarks.task import Config, save_npz
-from benchmarks.timing import PYTHON, ROOT, machine, run_json
+from benchmarks.timing import ENV, PYTHON, ROOT, machine, run_json
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # Every system must end at the same loss: they do the same SGD steps from the same start.
@@ -134,10 +134,11 @@ def helper(name: str, run: bool, saved: str) -> dict | None:
         return None
     error = None
     if run:
-        try:
-            run_json([PYTHON, "-m", f"benchmarks.{name}"], timeout=900)
-        except Exception as e:  # their failure must not hide our results; report it instead
-            error = str(e)[-2000:]
+        # It saves its own results (and prints a line for people, not JSON): only check it ran.
+        cmd = [PYTHON, "-m", f"benchmarks.{name}"]
+        proc = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=900)
+        if proc.returncode != 0:  # their failure must not hide our results; report it instead
+            error = f"exit {proc.returncode}: {proc.stdout[-1000:]}{proc.stderr[-1000:]}"
     path = RESULTS / saved
     out = json.loads(path.read_text()) if path.exists() else {}
     out["source"] = f"benchmarks/results/{saved}" + ("" if run and not error else " (saved)")
