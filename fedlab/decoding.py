@@ -144,7 +144,7 @@ def _dec_envelope(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
     return HOT["Envelope"](sender, receiver, msg), pos
 
 
-# Op heads met so far (see ``serde.request_head``) -> what they say, parsed once.
+# Op heads met so far (see ``oprequest.request_head``) -> what they say, parsed once.
 _PLANS: dict[bytes, tuple] = {}
 
 

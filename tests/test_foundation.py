@@ -60,6 +60,9 @@ def test_the_code_stays_small():
     core = sum(n for p, n in sizes.items() if p.parent == package)
     # 3000 until the codec's compact forms for the hot messages (about 150 lines) cut the
     # instructions of a remote op by 40%: worth their lines, and the budget grew by 200.
-    assert core <= 3200, f"the core (fedlab/*.py) has {core} lines; the budget is 3200"
+    # 3200 until the compact request and the worker's path without message objects
+    # (another 27% off a remote op) and the events' direct path for a lone panel (half
+    # its cost per event): about 130 lines, and the budget grew by 150.
+    assert core <= 3350, f"the core (fedlab/*.py) has {core} lines; the budget is 3350"
     too_long = {str(p.relative_to(ROOT)): n for p, n in sizes.items() if n > 450}
     assert not too_long, f"files over 450 lines: {too_long}; split them by concept"
