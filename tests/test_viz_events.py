@@ -25,11 +25,6 @@ def _no_panels_left():
     panel_mod.close_all()
 
 
-@pytest.fixture
-def bob():
-    return sy.VirtualWorker(sy.local_worker.hook, id="bob")
-
-
 def test_publish_functions_make_the_same_events_as_the_constructors():
     log: list = []
     payload = object()
