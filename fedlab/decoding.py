@@ -391,6 +391,17 @@ def decode(data: bytes) -> Any:
 
 
 # What reading malformed bytes can raise besides SerdeError: each becomes a SerdeError.
+def stored_reply_value(data: bytes) -> Any:
+    """The ``Stored`` of a stored-result reply (bytes starting ``PS``), without a ``Reply``."""
+    try:
+        value, pos = _dec_stored(data, 2, 1)
+    except _READ_ERRORS as e:
+        raise _read_error(e) from e
+    if pos != len(data):
+        raise SerdeError("there are stray bytes after the end of the message")
+    return value
+
+
 _READ_ERRORS = (IndexError, struct.error, TypeError, ValueError, RuntimeError, OverflowError)
 
 

@@ -12,14 +12,15 @@ from typing import Any
 
 import torch
 
-from fedlab import allowlist, worker
+from fedlab import allowlist, events, serde, worker
 from fedlab import messages as m
 from fedlab.exceptions import (
     OperationNotAllowedError,
     RemoteValueError,
     TensorsNotCollocatedException,
 )
-from fedlab.messages import ObjRef, RunOp, Stored
+from fedlab.messages import RunOp, Stored
+from fedlab.oprequest import encode_op, flat_value
 from fedlab.pointer import PointerTensor
 from fedlab.serde import DTYPES
 from fedlab.worker import BaseWorker, get_worker
@@ -257,11 +258,20 @@ def dispatch(func, args: tuple, kwargs: dict) -> Any:
     return run_remote(name, args, kwargs)
 
 
-def _flat_refs(values: Any, ptrs: list, refs: list, loc: str | None = None) -> str | None:
-    """One pass over flat values (the common case): append their refs and return the location.
+def _flat_refs(
+    values: Any,
+    ptrs: list,
+    codes: bytearray,
+    numbers: list,
+    texts: bytearray,
+    loc: str | None = None,
+) -> str | None:
+    """One pass over flat values (the common case): their request codes, and the location.
 
+    Codes and values are those of ``fedlab.oprequest``: pointers travel as their ids.
     Returns "" to go the long way, which also explains every problem (a local tensor,
-    pointers on two workers, a pointer that is no longer usable).
+    pointers on two workers, a pointer that is no longer usable). A value with no code
+    (a dtype, a slice) is marked 0: the request is then encoded as a general message.
     """
     gen = worker.current_generation
     for a in values:
@@ -274,13 +284,12 @@ def _flat_refs(values: Any, ptrs: list, refs: list, loc: str | None = None) -> s
                 return ""
             loc = ptr.location_id
             ptrs.append(a)
-            refs.append(ObjRef(ptr.id_at_location))
-        elif t is int or t is float or t is bool or t is str or a is None:
-            refs.append(a)
+            codes.append(82)  # R
+            numbers.append(ptr.id_at_location)
         elif isinstance(a, (torch.Tensor, list, tuple, dict)):
             return ""
-        else:
-            refs.append(a)
+        elif not flat_value(a, codes, numbers, texts):
+            codes.append(0)
     return loc
 
 
@@ -288,14 +297,11 @@ def run_remote(name: str, args: tuple, kwargs: dict) -> Any:
     """Send the operation ``name`` to where its pointer arguments live and wrap the result."""
     __tracebackhide__ = True
     ptrs: list = []  # the wrappers involved: an in-place result is one of them
-    flat: list = []
-    loc = _flat_refs(args, ptrs, flat)
+    codes, numbers, texts = bytearray(), [], bytearray()
+    loc = _flat_refs(args, ptrs, codes, numbers, texts)
     if kwargs and loc != "":
-        loc = _flat_refs(kwargs.values(), ptrs, flat, loc)
-    if loc:
-        refs = tuple(flat[: len(args)]) if kwargs else tuple(flat)
-        kw = dict(zip(kwargs, flat[len(args) :])) if kwargs else {}
-    else:
+        loc = _flat_refs(kwargs.values(), ptrs, codes, numbers, texts, loc)
+    if not loc:
         ptrs = []
         plains: list = []
         multis: list = []
@@ -309,13 +315,24 @@ def run_remote(name: str, args: tuple, kwargs: dict) -> Any:
         for p in ptrs[1:]:
             if _child(p).location_id != loc:
                 raise _not_collocated(name, ptrs[0], p)
-        refs, kw = _to_refs(args), _to_refs(kwargs)  # raises if a pointer is no longer usable
+        codes.append(0)  # the long way's values go as a general message
     owner = _child(ptrs[0]).owner
     if name not in allowlist.OPS:
         allowlist.lookup(name)  # raises the clear "not on the allowlist" error
     if name in GRAD_CHANGING:
         worker.grads_changed()
-    value = owner.send_msg(RunOp(name, refs, kw, torch.is_grad_enabled()), get_worker(loc))
+    grad = torch.is_grad_enabled()
+    data = None
+    if 0 not in codes:  # the usual request: written straight from the values, no RunOp
+        data = encode_op(owner.id, loc, name, grad, len(args), tuple(kwargs), codes, numbers, texts)
+    if data is None or events.bus.callbacks:  # (listeners see the message itself)
+        # raises if a pointer is no longer usable (the long way)
+        msg = RunOp(name, _to_refs(args), _to_refs(kwargs), grad)
+        if data is None:
+            data = serde.encode_envelope(owner.id, loc, msg)
+    else:
+        msg = None
+    value = owner.send_bytes(data, get_worker(loc), msg)
     return _from_reply(value, owner, loc, ptrs)
 
 

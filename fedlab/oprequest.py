@@ -8,37 +8,39 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from fedlab.serde import _HEADS, HOT, _remember, _short_head, args_struct
+from fedlab.serde import HOT, _remember, _short_head, args_struct
 
 
-def _flat(values: Any) -> tuple[bytes, list, bytes] | None:
-    """An operation's flat values as (codes, numbers, texts); None if any value is not flat."""
-    codes = bytearray()
-    numbers: list = []
-    texts = bytearray()
+def flat_value(a: Any, codes: bytearray, numbers: list, texts: bytearray) -> bool:
+    """Append a plain value's code (and its number or text); False if it has no code."""
+    t = type(a)
+    if t is int or t is float:
+        codes.append(105 if t is int else 102)  # i, f
+        numbers.append(a)
+    elif a is None:
+        codes.append(78)  # N
+    elif t is bool:
+        codes.append(84 if a else 70)  # T, F
+    elif t is str and len(a) < 64 and a.isascii():
+        codes.append(115)  # s
+        texts.append(len(a))
+        texts += a.encode()
+    else:
+        return False
+    return True
+
+
+def _flat(values: Any) -> tuple[bytearray, list, bytearray] | None:
+    """A ``RunOp``'s flat values as (codes, numbers, texts); None if any value is not flat."""
+    codes, numbers, texts = bytearray(), [], bytearray()
     ref = HOT["ObjRef"]
     for a in values:
-        t = type(a)
-        if t is ref and type(a.id) is int:
+        if type(a) is ref and type(a.id) is int:
             codes.append(82)  # R
             numbers.append(a.id)
-        elif t is int:
-            codes.append(105)  # i
-            numbers.append(a)
-        elif t is float:
-            codes.append(102)  # f
-            numbers.append(a)
-        elif a is None:
-            codes.append(78)  # N
-        elif t is bool:
-            codes.append(84 if a else 70)  # T, F
-        elif t is str and len(a) < 64 and a.isascii():
-            codes.append(115)  # s
-            texts.append(len(a))
-            texts += a.encode()
-        else:
+        elif not flat_value(a, codes, numbers, texts):
             return None
-    return bytes(codes), numbers, bytes(texts)
+    return codes, numbers, texts
 
 
 # An operation request (an envelope around a RunOp with flat values) travels as
@@ -48,6 +50,7 @@ def _flat(values: Any) -> tuple[bytes, list, bytes] | None:
 # repeats from call to call: both sides remember each head they meet. (Names and
 # operations are remembered apart: with a thousand workers, names are many, ops few.)
 _REQUESTS: dict[tuple, tuple[bytes, struct.Struct]] = {}
+_QHEADS: dict[tuple, bytes] = {}  # (sender, receiver) -> Q and their names' head
 
 
 def request_head(op: str, grad: bool, nargs: int, names: tuple, codes: bytes) -> bytes | None:
@@ -62,34 +65,49 @@ def request_head(op: str, grad: bool, nargs: int, names: tuple, codes: bytes) ->
     return head if len(head) <= 255 else None
 
 
+def encode_op(
+    sender: str,
+    receiver: str,
+    op: str,
+    grad: bool,
+    nargs: int,
+    kwnames: tuple,
+    codes: bytes | bytearray,
+    numbers: list,
+    texts: bytes | bytearray,
+) -> bytes | None:
+    """A whole compact request from flat values (see ``_flat``); None if it does not fit."""
+    names = _QHEADS.get((sender, receiver))
+    if names is None:
+        names = _short_head(b"Q", sender, receiver)
+        if names is None:
+            return None
+        _remember(_QHEADS, (sender, receiver), names)
+    key = (op, grad, nargs, kwnames, bytes(codes))
+    plan = _REQUESTS.get(key)
+    if plan is None:
+        head = request_head(op, grad, nargs, kwnames, key[4])
+        if head is None:
+            return None
+        plan = _remember(_REQUESTS, key, (bytes([len(head)]) + head, args_struct(key[4])[0]))
+    try:
+        packed = plan[1].pack(*numbers)
+    except struct.error:  # an integer out of range
+        return None
+    return b"".join((names, plan[0], packed, texts))
+
+
 def _enc_request(sender: Any, receiver: Any, v: Any, out: bytearray) -> bool:
     args, kwargs, grad = v.args, v.kwargs, v.grad_enabled
     if type(args) is not tuple or type(kwargs) is not dict or type(grad) is not bool:
         return False
-    names = _HEADS.get((sender, receiver))
-    if names is None:
-        names = _short_head(b"E", sender, receiver)
-        if names is None:
-            return False
-        _remember(_HEADS, (sender, receiver), names)
+    if type(v.op) is not str:
+        return False
     flat = _flat((*args, *kwargs.values()) if kwargs else args)
     if flat is None:
         return False
-    codes, numbers, texts = flat
-    key = (v.op, grad, len(args), tuple(kwargs), codes)
-    plan = _REQUESTS.get(key)
-    if plan is None:
-        head = request_head(v.op, grad, len(args), tuple(kwargs), codes)
-        if head is None:
-            return False
-        plan = _remember(_REQUESTS, key, (bytes([len(head)]) + head, args_struct(codes)[0]))
-    try:
-        packed = plan[1].pack(*numbers)
-    except struct.error:  # an integer out of range
+    data = encode_op(sender, receiver, v.op, grad, len(args), tuple(kwargs), *flat)
+    if data is None:
         return False
-    out += b"Q"
-    out += memoryview(names)[1:]  # (the envelope's head without its tag)
-    out += plan[0]
-    out += packed
-    out += texts
+    out += data
     return True

@@ -372,6 +372,18 @@ def encode_envelope(sender: str, receiver: str, msg: Any) -> bytes:
     return bytes(out)
 
 
+_TORCH_DTYPE_CODE = {DTYPES[n]: i for n, i in _DTYPE_CODE.items()}
+
+
+def stored_reply(obj_id: int, t: torch.Tensor, existing: bool) -> bytes | None:
+    """``encode_reply(Stored(...))`` for a plain tensor stored as ``obj_id``, read off ``t``."""
+    shape, code = t.shape, _TORCH_DTYPE_CODE.get(t.dtype)
+    if code is None or len(shape) > 255:
+        return None
+    flags = t.requires_grad | t.is_leaf << 1 | existing << 2
+    return b"PS" + STORED[len(shape)].pack(obj_id, len(shape), *shape, code, flags)
+
+
 def encode_reply(value: Any) -> bytes:
     """``encode(Reply(value))``, without building the reply first."""
     if type(value) is HOT["Stored"]:  # the usual answer: an operation's stored result
@@ -384,4 +396,5 @@ def encode_reply(value: Any) -> bytes:
 # The decoder lives in its own module; ``serde.decode`` stays the one entry point.
 from fedlab.decoding import decode as decode  # noqa: E402
 from fedlab.decoding import request as request  # noqa: E402
+from fedlab.decoding import stored_reply_value as stored_reply_value  # noqa: E402
 from fedlab.oprequest import _enc_request  # noqa: E402  (the request form, in its own file)

@@ -181,14 +181,24 @@ class BaseWorker:
     def send_msg(self, msg: Any, location: BaseWorker) -> Any:
         """Encode ``msg``, deliver it to ``location``, and return the decoded reply's value."""
         __tracebackhide__ = True
-        data = serde.encode_envelope(self.id, location.id, msg)
+        return self.send_bytes(serde.encode_envelope(self.id, location.id, msg), location, msg)
+
+    def send_bytes(self, data: bytes, location: BaseWorker, msg: Any) -> Any:
+        """``send_msg`` for a message already encoded as ``data`` (``msg``: for listeners)."""
+        __tracebackhide__ = True
         listening = bool(events.bus.callbacks)
         if listening:
             start = events._now()
             kind = m.KINDS.get(type(msg)) or type(msg).__name__
             events.publish_message(kind, self.id, location.id, len(data), msg, start)
         answer = location.recv_msg(data)
-        reply = serde.decode(answer)
+        if answer[:2] == b"PS":  # the usual answer, a stored result: read without a Reply
+            value = serde.stored_reply_value(answer)
+            if not listening:
+                return value
+            reply = m.Reply(value)
+        else:
+            reply = serde.decode(answer)
         if listening:
             now = events._now()
             kind = m.KINDS.get(type(reply)) or type(reply).__name__
@@ -212,6 +222,8 @@ class BaseWorker:
                 if handler is None:
                     raise SerdeError(f"{self.id} does not accept {type(env.msg).__name__} messages")
                 value = handler(env.sender, env.msg)
+            if type(value) is bytes:  # an operation's reply, already encoded by ``_run``
+                return value
             if value is None:  # a delete's answer, on every dying pointer: encoded once
                 return _DONE
             return serde.encode_reply(value)
@@ -263,14 +275,7 @@ class BaseWorker:
         if type(msg.args) is not tuple or type(msg.kwargs) is not dict:
             raise SerdeError("an operation's arguments must be a tuple and a dict")
         used: dict[int, int] = {}
-        kw = msg.kwargs
-        args = self._resolve_flat(msg.args, used)
-        kwargs = {} if not kw else self._resolve_flat(kw.values(), used)
-        if args is None or kwargs is None:
-            used.clear()
-            args, kwargs = self._resolve(msg.args, used), self._resolve(kw, used)
-        elif kw:
-            kwargs = dict(zip(kw, kwargs))
+        args, kwargs = self._resolve(msg.args, used), self._resolve(msg.kwargs, used)
         return self._run(fn, msg.op, args, kwargs, bool(msg.grad_enabled), used)
 
     def _on_request(self, data: bytes) -> Any:
@@ -297,39 +302,17 @@ class BaseWorker:
         else:
             with torch.set_grad_enabled(grad):
                 result = fn(*args, **kwargs)
-        if type(result) is not torch.Tensor:  # (a plain tensor, the usual case, is fine)
-            _check_result(result, op)
+        if type(result) is torch.Tensor:  # the usual result: stored, and its reply packed here
+            existing = used.get(id(result))
+            obj_id = self.store(result) if existing is None else existing
+            reply = serde.stored_reply(obj_id, result, existing is not None)
+            if reply is not None:
+                return reply
+            return stored_descriptor(obj_id, result, existing is not None)
+        _check_result(result, op)
         return self._keep(result, used)
 
-    def _resolve_flat(self, args: Iterable, used: dict[int, int]) -> list | None:
-        """Flat arguments (refs and numbers) in one pass; None when any is nested."""
-        objects = self._objects
-        out = []
-        for a in args:
-            t = type(a)
-            if t is m.ObjRef:
-                obj = objects.get(a.id, _MISSING) if type(a.id) is int else _MISSING
-                if obj is _MISSING:
-                    obj = self.get_obj(a.id)  # raises the clear "no object with id" error
-                used[id(obj)] = a.id
-                out.append(obj)
-            elif t is int or t is float or t is bool or t is str or a is None:
-                out.append(a)
-            else:
-                return None
-        return out
-
     def _keep(self, result: Any, used: dict[int, int]) -> Any:
-        if type(result) is torch.Tensor:  # the usual result: described here, in one step
-            existing = used.get(id(result))
-            return m.Stored(
-                self.store(result) if existing is None else existing,
-                tuple(result.shape),
-                serde.DTYPE_NAMES.get(result.dtype) or str(result.dtype),
-                result.requires_grad,
-                result.is_leaf,
-                existing is not None,
-            )
         if result is None:
             return None
         if isinstance(result, torch.Tensor):

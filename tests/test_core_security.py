@@ -201,6 +201,34 @@ def test_compact_forms_round_trip_and_fall_back_for_odd_values():
         assert all(type(getattr(back, f)) is type(getattr(v, f)) for f in type(v)._fields)
 
 
+def test_a_pointer_operation_sends_and_gets_the_canonical_bytes(monkeypatch):
+    """The fast lane (values straight to bytes, stored result straight to a reply) writes
+    exactly what ``serde.encode`` writes for the same messages, so traces and other
+    decoders read the same thing."""
+    bob = sy.VirtualWorker(None, id="bob")
+    x, y = torch.tensor([1.0, 2.0], requires_grad=True).send(bob), torch.ones(2).send(bob)
+    seen: list = []
+    recv = bob.recv_msg
+    monkeypatch.setattr(
+        bob, "recv_msg", lambda data: seen.append((data, recv(data))) or seen[-1][1]
+    )
+    results = [x + y, torch.nn.functional.mse_loss(x, y, reduction="sum"), x.mul(2.5)]
+    y.add_(x, alpha=-0.5)
+    assert len(seen) == 4
+    for data, reply in seen:
+        env = serde.decode(data)
+        assert data[:1] == b"Q" and serde.encode(env) == data
+        assert type(env.msg) is m.RunOp and env.sender == "me" and env.receiver == "bob"
+        assert reply[:2] == b"PS" and serde.encode(serde.decode(reply)) == reply
+        assert serde.stored_reply_value(reply) == serde.decode(reply).value
+        for cut in range(2, len(reply)):  # a cut stored reply is refused, never misread
+            with pytest.raises(SerdeError):
+                serde.stored_reply_value(reply[:cut])
+        with pytest.raises(SerdeError):
+            serde.stored_reply_value(reply + b"\x00")
+    assert [r.id_at_location for r in results] == [3, 4, 5]
+
+
 @pytest.mark.parametrize(
     "msg",
     [
