@@ -391,6 +391,24 @@ def decode(data: bytes) -> Any:
 
 
 # What reading malformed bytes can raise besides SerdeError: each becomes a SerdeError.
+def delete_request(data: bytes) -> tuple[int, str] | None:
+    """A ``Delete``'s id and reason, read from its compact envelope; None for other messages."""
+    if data[:1] != b"E" or len(data) < 3:
+        return None
+    at = 3 + data[1] + data[2]
+    if data[at : at + 1] != b"K":
+        return None
+    try:
+        _short_head(data, 1, 2)  # (checks the names, as ``decode`` would)
+        (obj_id,) = _Q.unpack_from(data, at + 1)
+        reason, pos = _text(data, at + 9)
+    except _READ_ERRORS as e:
+        raise _read_error(e) from e
+    if pos != len(data):
+        raise SerdeError("there are stray bytes after the end of the message")
+    return obj_id, reason
+
+
 def stored_reply_value(data: bytes) -> Any:
     """The ``Stored`` of a stored-result reply (bytes starting ``PS``), without a ``Reply``."""
     try:

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from fedlab import events, serde, worker
 from fedlab import messages as m
-from fedlab import serde, worker
 
 if TYPE_CHECKING:
     from fedlab.worker import BaseWorker
@@ -116,10 +116,11 @@ class PointerTensor:
         if not self.garbage_collect_data or self.generation != worker.current_generation:
             return
         try:
-            self.owner.send_msg(
-                m.Delete(self.id_at_location, f"pointer {self.owner.id}:{self.id} died"),
-                self.location,
-            )
+            owner, obj_id = self.owner, self.id_at_location
+            reason = f"pointer {owner.id}:{self.id} died"
+            data = serde.delete_bytes(owner.id, self.location_id, obj_id, reason)
+            msg = m.Delete(obj_id, reason) if events.bus.callbacks else None  # (for listeners)
+            owner.send_bytes(data, self.location, msg)
         except Exception:  # at interpreter exit, or the location is gone: nothing to free
             pass
 

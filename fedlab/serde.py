@@ -287,6 +287,14 @@ def _enc_reply(v: Any, out: bytearray, depth: int) -> None:
         _enc(v.value, out, depth + 1)
 
 
+def delete_bytes(sender: str, receiver: str, obj_id: int, reason: str) -> bytes:
+    """``encode_envelope(sender, receiver, Delete(obj_id, reason))`` for a dying pointer."""
+    head = _HEADS.get((sender, receiver))
+    if head is None or type(obj_id) is not int or not -(2**63) <= obj_id < 2**63:
+        return encode_envelope(sender, receiver, HOT["Delete"](obj_id, reason))
+    return b"".join((head, b"K", _Q.pack(obj_id), text_bytes(reason)))
+
+
 def _enc_delete(v: Any, out: bytearray, depth: int) -> None:
     if type(v.id) is not int or type(v.reason) is not str or not -(2**63) <= v.id < 2**63:
         return _enc_message(v, out, depth)
@@ -395,6 +403,7 @@ def encode_reply(value: Any) -> bytes:
 
 # The decoder lives in its own module; ``serde.decode`` stays the one entry point.
 from fedlab.decoding import decode as decode  # noqa: E402
+from fedlab.decoding import delete_request as delete_request  # noqa: E402
 from fedlab.decoding import request as request  # noqa: E402
 from fedlab.decoding import stored_reply_value as stored_reply_value  # noqa: E402
 from fedlab.oprequest import _enc_request  # noqa: E402  (the request form, in its own file)

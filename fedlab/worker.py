@@ -197,6 +197,8 @@ class BaseWorker:
             if not listening:
                 return value
             reply = m.Reply(value)
+        elif answer == _DONE and not listening:  # a delete's answer, every time: no decoding
+            return None
         else:
             reply = serde.decode(answer)
         if listening:
@@ -214,6 +216,8 @@ class BaseWorker:
         try:
             if data[:1] == b"Q":  # an operation request, the usual message: no message objects
                 value = self._on_request(data)
+            elif (delete := serde.delete_request(data)) is not None:  # the next most usual
+                value = self._delete(*delete)
             else:
                 env = serde.decode(data)
                 if type(env) is not m.Envelope or not isinstance(env.sender, str):
@@ -329,8 +333,11 @@ class BaseWorker:
         return value
 
     def _on_delete(self, sender: str, msg: m.Delete) -> None:
-        if msg.id in self._objects:
-            obj = self.pop_obj(msg.id, msg.reason)
+        self._delete(msg.id, msg.reason)
+
+    def _delete(self, obj_id: Any, reason: str) -> None:
+        if obj_id in self._objects:
+            obj = self.pop_obj(obj_id, reason)
             del obj  # a pointer dies here: the delete cascades along its chain
 
     def _on_move(self, sender: str, msg: m.Move) -> int:

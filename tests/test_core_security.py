@@ -227,6 +227,19 @@ def test_a_pointer_operation_sends_and_gets_the_canonical_bytes(monkeypatch):
         with pytest.raises(SerdeError):
             serde.stored_reply_value(reply + b"\x00")
     assert [r.id_at_location for r in results] == [3, 4, 5]
+    seen.clear()
+    del results  # three deletes, written and read by their own fast lane too
+    deletes = sorted((serde.decode(data).msg for data, _ in seen), key=lambda d: d.id)
+    assert deletes == [m.Delete(i, f"pointer me:{i} died") for i in (3, 4, 5)]
+    for data, reply in seen:
+        assert serde.encode(serde.decode(data)) == data and reply == serde.encode(m.Reply(None))
+    before = contents(bob)
+    data = serde.delete_bytes("me", "bob", 1, "pointer me:1 died")  # x's object, cut short:
+    assert data == serde.encode(m.Envelope("me", "bob", m.Delete(1, "pointer me:1 died")))
+    for cut in range(4, len(data)):
+        assert isinstance(answer(bob, data[:cut]), m.ErrorReply)
+    assert isinstance(answer(bob, data + b"!"), m.ErrorReply)
+    assert unchanged(bob, before)
 
 
 @pytest.mark.parametrize(

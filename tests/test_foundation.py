@@ -65,7 +65,8 @@ def test_the_code_stays_small():
     # its cost per event): about 130 lines, and the budget grew by 150.
     # 3350 until a pointer's operation went from its values straight to the request's
     # bytes, and its stored result straight to the reply's (no RunOp, ObjRef, Stored or
-    # Reply objects on the way): 21% off a remote op for about 40 lines; it grew by 50.
-    assert core <= 3400, f"the core (fedlab/*.py) has {core} lines; the budget is 3400"
+    # Reply objects on the way; a delete likewise): 22% off a remote op and 13% off a
+    # delete, for about 65 lines; it grew by 75.
+    assert core <= 3425, f"the core (fedlab/*.py) has {core} lines; the budget is 3425"
     too_long = {str(p.relative_to(ROOT)): n for p, n in sizes.items() if n > 450}
     assert not too_long, f"files over 450 lines: {too_long}; split them by concept"
