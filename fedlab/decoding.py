@@ -390,10 +390,9 @@ def decode(data: bytes) -> Any:
     return value
 
 
-# What reading malformed bytes can raise besides SerdeError: each becomes a SerdeError.
 def delete_request(data: bytes) -> tuple[int, str] | None:
     """A ``Delete``'s id and reason, read from its compact envelope; None for other messages."""
-    if data[:1] != b"E" or len(data) < 3:
+    if type(data) is not bytes or data[:1] != b"E" or len(data) < 3:
         return None
     at = 3 + data[1] + data[2]
     if data[at : at + 1] != b"K":
@@ -420,6 +419,7 @@ def stored_reply_value(data: bytes) -> Any:
     return value
 
 
+# What reading malformed bytes can raise besides SerdeError: each becomes a SerdeError.
 _READ_ERRORS = (IndexError, struct.error, TypeError, ValueError, RuntimeError, OverflowError)
 
 

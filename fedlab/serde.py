@@ -290,7 +290,8 @@ def _enc_reply(v: Any, out: bytearray, depth: int) -> None:
 def delete_bytes(sender: str, receiver: str, obj_id: int, reason: str) -> bytes:
     """``encode_envelope(sender, receiver, Delete(obj_id, reason))`` for a dying pointer."""
     head = _HEADS.get((sender, receiver))
-    if head is None or type(obj_id) is not int or not -(2**63) <= obj_id < 2**63:
+    fits = type(obj_id) is int and -(2**63) <= obj_id < 2**63 and type(reason) is str
+    if head is None or not fits:
         return encode_envelope(sender, receiver, HOT["Delete"](obj_id, reason))
     return b"".join((head, b"K", _Q.pack(obj_id), text_bytes(reason)))
 
