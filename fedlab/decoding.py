@@ -8,6 +8,7 @@ truncated or oversized input, is a ``SerdeError``. It never uses pickle.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -169,8 +170,8 @@ def _request_plan(head: bytes) -> tuple:
     return _remember(_PLANS, head, (op, grad == 1, nargs, tuple(kw), codes, st, numbers_only))
 
 
-def request_values(buf: bytes, pos: int) -> tuple[tuple, tuple, Any, int]:
-    """A request's names, plan (see ``_request_plan``) and values; references as bare ids."""
+def request_values(buf: bytes, pos: int, depth: int = 0) -> tuple[tuple, int]:
+    """A request's (names, plan, values) (see ``_request_plan``), references as bare ids."""
     names, pos = _short_head(buf, pos, 2)
     end = pos + 1 + buf[pos]
     if end > len(buf):
@@ -181,13 +182,15 @@ def request_values(buf: bytes, pos: int) -> tuple[tuple, tuple, Any, int]:
     numbers = st.unpack_from(buf, end)
     pos = end + st.size
     if plan[6]:  # numbers only (the usual case: pointers and numbers)
-        return names, plan, numbers, pos
+        return (names, plan, numbers), pos
     values, pos = _flat_values(buf, pos, plan[4], numbers)
-    return names, plan, values, pos
+    return (names, plan, values), pos
 
 
 def _dec_request(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
-    (sender, receiver), (op, grad, nargs, names, codes, *_), values, pos = request_values(buf, pos)
+    ((sender, receiver), (op, grad, nargs, names, codes, *_), values), pos = request_values(
+        buf, pos
+    )
     ref = HOT["ObjRef"]
     values = [ref(v) if c == _REF else v for c, v in zip(codes, values)]
     kwargs = dict(zip(names, values[nargs:])) if names else {}
@@ -201,13 +204,7 @@ def request(data: bytes) -> tuple[tuple, tuple, Any]:
     Names are (sender, receiver); the plan is (op, grad, nargs, keyword names, codes, ...);
     values follow the codes, references (code ``R``) as bare ids. Malformed: ``SerdeError``.
     """
-    try:
-        names, plan, values, pos = request_values(data, 1)
-    except _READ_ERRORS as e:
-        raise _read_error(e) from e
-    if pos != len(data):
-        raise SerdeError("there are stray bytes after the end of the message")
-    return names, plan, values
+    return _whole(request_values, data, 1)
 
 
 _CONSTANTS = {ord("N"): None, ord("T"): True, ord("F"): False}
@@ -380,41 +377,33 @@ def decode(data: bytes) -> Any:
     """Decode bytes made by ``encode``; malformed bytes raise ``SerdeError``."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise SerdeError(f"expected bytes, got {type(data).__name__}")
-    buf = bytes(data) if not isinstance(data, bytes) else data
-    try:
-        value, pos = _dec(buf, 0, 0)
-    except _READ_ERRORS as e:
-        raise _read_error(e) from e
-    if pos != len(buf):
-        raise SerdeError("there are stray bytes after the end of the message")
-    return value
+    return _whole(_dec, bytes(data) if not isinstance(data, bytes) else data, 0)
 
 
-def delete_request(data: bytes) -> tuple[int, str] | None:
-    """A ``Delete``'s id and reason, read from its compact envelope; None for other messages."""
+def delete_request(data: bytes) -> Any:
+    """A ``Delete`` read from its compact envelope, without the envelope; None for others."""
     if type(data) is not bytes or data[:1] != b"E" or len(data) < 3:
         return None
     at = 3 + data[1] + data[2]
     if data[at : at + 1] != b"K":
         return None
-    try:
-        _short_head(data, 1, 2)  # (checks the names, as ``decode`` would)
-        (obj_id,) = _Q.unpack_from(data, at + 1)
-        reason, pos = _text(data, at + 9)
-    except _READ_ERRORS as e:
-        raise _read_error(e) from e
-    if pos != len(data):
-        raise SerdeError("there are stray bytes after the end of the message")
-    return obj_id, reason
+    # The names lie before the K, so they are whole: this can only refuse bad UTF-8.
+    _short_head(data, 1, 2)  # (checks the names, as ``decode`` would)
+    return _whole(_dec_delete, data, at + 1)
 
 
 def stored_reply_value(data: bytes) -> Any:
     """The ``Stored`` of a stored-result reply (bytes starting ``PS``), without a ``Reply``."""
+    return _whole(_dec_stored, data, 2)
+
+
+def _whole(read: Callable, buf: bytes, pos: int) -> Any:
+    """What the reader ``read`` finds at ``pos``, which must end ``buf``; else ``SerdeError``."""
     try:
-        value, pos = _dec_stored(data, 2, 1)
+        value, end = read(buf, pos, 0)
     except _READ_ERRORS as e:
         raise _read_error(e) from e
-    if pos != len(data):
+    if end != len(buf):
         raise SerdeError("there are stray bytes after the end of the message")
     return value
 

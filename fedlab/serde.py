@@ -287,21 +287,27 @@ def _enc_reply(v: Any, out: bytearray, depth: int) -> None:
         _enc(v.value, out, depth + 1)
 
 
+def _delete_bytes(obj_id: Any, reason: Any) -> bytes | None:
+    """A delete's compact form (from its tag on); None if a field has an odd type."""
+    if type(obj_id) is not int or type(reason) is not str or not -(2**63) <= obj_id < 2**63:
+        return None
+    return b"K" + _Q.pack(obj_id) + text_bytes(reason)
+
+
 def delete_bytes(sender: str, receiver: str, obj_id: int, reason: str) -> bytes:
     """``encode_envelope(sender, receiver, Delete(obj_id, reason))`` for a dying pointer."""
     head = _HEADS.get((sender, receiver))
-    fits = type(obj_id) is int and -(2**63) <= obj_id < 2**63 and type(reason) is str
-    if head is None or not fits:
+    body = _delete_bytes(obj_id, reason)
+    if head is None or body is None:
         return encode_envelope(sender, receiver, HOT["Delete"](obj_id, reason))
-    return b"".join((head, b"K", _Q.pack(obj_id), text_bytes(reason)))
+    return head + body
 
 
 def _enc_delete(v: Any, out: bytearray, depth: int) -> None:
-    if type(v.id) is not int or type(v.reason) is not str or not -(2**63) <= v.id < 2**63:
+    body = _delete_bytes(v.id, v.reason)
+    if body is None:
         return _enc_message(v, out, depth)
-    out += b"K"
-    out += _Q.pack(v.id)
-    out += text_bytes(v.reason)
+    out += body
 
 
 def _unsendable(v: Any):

@@ -217,7 +217,7 @@ class BaseWorker:
             if data[:1] == b"Q":  # an operation request, the usual message: no message objects
                 value = self._on_request(data)
             elif (delete := serde.delete_request(data)) is not None:  # the next most usual
-                value = self._delete(*delete)
+                value = self._on_delete("", delete)
             else:
                 env = serde.decode(data)
                 if type(env) is not m.Envelope or not isinstance(env.sender, str):
@@ -306,22 +306,22 @@ class BaseWorker:
         else:
             with torch.set_grad_enabled(grad):
                 result = fn(*args, **kwargs)
-        if type(result) is torch.Tensor:  # the usual result: stored, and its reply packed here
-            existing = used.get(id(result))
-            obj_id = self.store(result) if existing is None else existing
-            reply = serde.stored_reply(obj_id, result, existing is not None)
-            if reply is not None:
-                return reply
-            return stored_descriptor(obj_id, result, existing is not None)
-        _check_result(result, op)
-        return self._keep(result, used)
+        if type(result) is not torch.Tensor:  # (a plain tensor, the usual case, is fine)
+            _check_result(result, op)
+        return self._keep(result, used, reply=True)
 
-    def _keep(self, result: Any, used: dict[int, int]) -> Any:
+    def _keep(self, result: Any, used: dict[int, int], reply: bool = False) -> Any:
+        """Store ``result`` (unless it is an argument) and describe it; with ``reply``, a
+        plain tensor's description comes as the encoded reply, packed straight off it."""
         if result is None:
             return None
         if isinstance(result, torch.Tensor):
             existing = used.get(id(result))
             obj_id = existing if existing is not None else self.store(result)
+            if reply and type(result) is torch.Tensor:  # the usual result
+                packed = serde.stored_reply(obj_id, result, existing is not None)
+                if packed is not None:
+                    return packed
             return stored_descriptor(obj_id, result, existing is not None)
         return tuple(self._keep(r, used) for r in result)
 
@@ -333,11 +333,8 @@ class BaseWorker:
         return value
 
     def _on_delete(self, sender: str, msg: m.Delete) -> None:
-        self._delete(msg.id, msg.reason)
-
-    def _delete(self, obj_id: Any, reason: str) -> None:
-        if obj_id in self._objects:
-            obj = self.pop_obj(obj_id, reason)
+        if msg.id in self._objects:
+            obj = self.pop_obj(msg.id, msg.reason)
             del obj  # a pointer dies here: the delete cascades along its chain
 
     def _on_move(self, sender: str, msg: m.Move) -> int:
