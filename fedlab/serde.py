@@ -369,22 +369,44 @@ def _tensor_data(data: torch.Tensor, nbytes: int, out: bytearray) -> None:
             pass
     # Straight from the tensor's memory into the message: no intermediate bytes.
     flat = data.resolve_conj().resolve_neg().contiguous().reshape(-1)
-    out += memoryview(flat.view(torch.uint8).numpy())
+    view = memoryview(flat.view(torch.uint8).numpy())
+    if type(out) is _Out:  # joined in by ``_finish``: one big buffer per message, not two
+        out.big.append((len(out), view))
+    else:
+        out += view
+
+
+class _Out(bytearray):
+    """A message being written; its big tensor buffers wait in ``big``, with their offsets."""
+
+    __slots__ = ("big",)
+
+    def __init__(self) -> None:
+        self.big: list[tuple[int, memoryview]] = []
+
+
+def _finish(out: _Out) -> bytes:
+    """The message's bytes, its big buffers joined in: one copy of each, no regrowing."""
+    whole, parts, at = memoryview(out), [], 0
+    for pos, view in out.big:
+        parts += (whole[at:pos], view)
+        at = pos
+    return b"".join([*parts, whole[at:]]) if parts else bytes(out)
 
 
 def encode(value: Any) -> bytes:
     """Encode a value (a message, usually) to bytes."""
-    out = bytearray()
+    out = _Out()
     _enc(value, out, 0)
-    return bytes(out)
+    return _finish(out)
 
 
 def encode_envelope(sender: str, receiver: str, msg: Any) -> bytes:
     """``encode(Envelope(sender, receiver, msg))``, without building the envelope first."""
-    out = bytearray()
+    out = _Out()
     if not _enc_in_envelope(sender, receiver, msg, out, 0):
         _enc(HOT["Envelope"](sender, receiver, msg), out, 0)
-    return bytes(out)
+    return _finish(out)
 
 
 _TORCH_DTYPE_CODE = {DTYPES[n]: i for n, i in _DTYPE_CODE.items()}

@@ -67,6 +67,9 @@ def test_the_code_stays_small():
     # bytes, and its stored result straight to the reply's (no RunOp, ObjRef, Stored or
     # Reply objects on the way; a delete likewise): 22% off a remote op and 13% off a
     # delete, for about 65 lines; it grew by 75.
-    assert core <= 3425, f"the core (fedlab/*.py) has {core} lines; the budget is 3425"
+    # 3425 until a big tensor's buffer was joined into its message once at the end instead
+    # of regrowing it and copying it again (2 of 6 buffers of 4 MB in a send+get of 1M
+    # floats; 2.6x faster in one run): about 20 lines; it grew by 25.
+    assert core <= 3450, f"the core (fedlab/*.py) has {core} lines; the budget is 3450"
     too_long = {str(p.relative_to(ROOT)): n for p, n in sizes.items() if n > 450}
     assert not too_long, f"files over 450 lines: {too_long}; split them by concept"
