@@ -143,6 +143,8 @@ def copy(self: nn.Module) -> nn.Module:
 
 def _check_optimizer_state(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
     __tracebackhide__ = True
+    if not optimizer.state:  # (plain SGD keeps none: every plain torch step passes here)
+        return
     for group in optimizer.param_groups:
         for p in group["params"]:
             state = optimizer.state.get(p)
