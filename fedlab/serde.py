@@ -371,7 +371,7 @@ def _tensor_data(data: torch.Tensor, nbytes: int, out: bytearray) -> None:
     flat = data.resolve_conj().resolve_neg().contiguous().reshape(-1)
     view = memoryview(flat.view(torch.uint8).numpy())
     if type(out) is _Out:  # joined in by ``_finish``: one big buffer per message, not two
-        out.big.append((len(out), view))
+        out.big = [*out.big, (len(out), view)]
     else:
         out += view
 
@@ -379,10 +379,7 @@ def _tensor_data(data: torch.Tensor, nbytes: int, out: bytearray) -> None:
 class _Out(bytearray):
     """A message being written; its big tensor buffers wait in ``big``, with their offsets."""
 
-    __slots__ = ("big",)
-
-    def __init__(self) -> None:
-        self.big: list[tuple[int, memoryview]] = []
+    big: list[tuple[int, memoryview]] | tuple = ()  # (made a list by the first one)
 
 
 def _finish(out: _Out) -> bytes:

@@ -71,7 +71,8 @@ def all_workers() -> list[BaseWorker]:
 
 
 _MISSING = object()
-_DONE = serde.encode(m.Reply(None))
+_DONE_REPLY = m.Reply(None)
+_DONE = serde.encode(_DONE_REPLY)
 
 
 class BaseWorker:
@@ -197,8 +198,10 @@ class BaseWorker:
             if not listening:
                 return value
             reply = m.Reply(value)
-        elif answer == _DONE and not listening:  # a delete's answer, every time: no decoding
-            return None
+        elif answer == _DONE:  # a delete's answer, every time: no decoding
+            if not listening:
+                return None
+            reply = _DONE_REPLY
         else:
             reply = serde.decode(answer)
         if listening:
