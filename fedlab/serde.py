@@ -370,7 +370,7 @@ def _tensor_data(data: torch.Tensor, nbytes: int, out: bytearray) -> None:
     # Straight from the tensor's memory into the message: no intermediate bytes.
     flat = data.resolve_conj().resolve_neg().contiguous().reshape(-1)
     view = memoryview(flat.view(torch.uint8).numpy())
-    if type(out) is _Out:  # joined in by ``_finish``: one big buffer per message, not two
+    if type(out) is _Out:  # joined in by ``_joined``: one big buffer per message, not two
         out.big = [*out.big, (len(out), view)]
     else:
         out += view
@@ -382,20 +382,20 @@ class _Out(bytearray):
     big: list[tuple[int, memoryview]] | tuple = ()  # (made a list by the first one)
 
 
-def _finish(out: _Out) -> bytes:
+def _joined(out: _Out) -> bytes:
     """The message's bytes, its big buffers joined in: one copy of each, no regrowing."""
     whole, parts, at = memoryview(out), [], 0
     for pos, view in out.big:
         parts += (whole[at:pos], view)
         at = pos
-    return b"".join([*parts, whole[at:]]) if parts else bytes(out)
+    return b"".join([*parts, whole[at:]])
 
 
 def encode(value: Any) -> bytes:
     """Encode a value (a message, usually) to bytes."""
     out = _Out()
     _enc(value, out, 0)
-    return _finish(out)
+    return _joined(out) if out.big else bytes(out)
 
 
 def encode_envelope(sender: str, receiver: str, msg: Any) -> bytes:
@@ -403,7 +403,7 @@ def encode_envelope(sender: str, receiver: str, msg: Any) -> bytes:
     out = _Out()
     if not _enc_in_envelope(sender, receiver, msg, out, 0):
         _enc(HOT["Envelope"](sender, receiver, msg), out, 0)
-    return _finish(out)
+    return _joined(out) if out.big else bytes(out)
 
 
 _TORCH_DTYPE_CODE = {DTYPES[n]: i for n, i in _DTYPE_CODE.items()}
