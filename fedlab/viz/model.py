@@ -248,14 +248,15 @@ class StoreModel:
             except Exception:
                 pass
 
-        def on_stored(worker_id: str, obj_id: int, obj: Any) -> None:
+        def on_stored(worker_id: str, obj_id: int, obj: Any, event: Any = None) -> None:
             try:
                 c = cols_get(worker_id)
                 if c is not None:
                     if type(obj) is plain and c.in_process:  # the usual case: no describing
                         c.live[obj_id] = (model.epoch, weak(obj))
-                    else:
-                        c.live[obj_id] = (model.epoch, entry_for(worker_id, obj_id, obj))
+                    else:  # as an event describes it (a copy is described as its original)
+                        said = () if event is None else (event.kind, event.summary)
+                        c.live[obj_id] = (model.epoch, entry_for(worker_id, obj_id, obj, *said))
             except Exception:
                 pass
 
@@ -287,14 +288,7 @@ class StoreModel:
                 if t is message:
                     on_message(e.kind, e.sender, e.receiver, e.nbytes, e.payload, e.time)
                 elif t is stored:
-                    c = cols_get(e.worker)
-                    if c is not None:
-                        obj = e.obj
-                        if type(obj) is plain and c.in_process:
-                            c.live[e.id] = (model.epoch, weak(obj))
-                        else:  # as the event describes it (a copy is described as its original)
-                            entry = entry_for(e.worker, e.id, obj, e.kind, e.summary)
-                            c.live[e.id] = (model.epoch, entry)
+                    on_stored(e.worker, e.id, e.obj, e)
                 elif t is deleted:
                     on_deleted(e.worker, e.id, e.reason)
                 elif t is cleared:
