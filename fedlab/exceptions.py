@@ -47,6 +47,10 @@ class WorkerDiedError(FedlabError):
     """A worker process stopped answering."""
 
 
+class PlanError(FedlabError):
+    """A plan could not be built from its function, or was called with the wrong inputs."""
+
+
 class RemoteError(FedlabError):
     """An operation failed on the worker that ran it (the original error is in the message)."""
 
@@ -81,6 +85,7 @@ TRAVELLING = {
         PointerChainError,
         StatefulOptimizerError,
         WorkerDiedError,
+        PlanError,
     )
 }
 

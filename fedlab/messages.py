@@ -140,6 +140,32 @@ class ListObjects:
     """Describe every object in the receiver's store (for views of remote processes)."""
 
 
+@register(15)
+@dataclass(slots=True)
+class RunPlan:
+    """Run a plan's ``steps`` in order on the objects ``inputs``; store and reply ``outputs``.
+
+    ``steps`` is an encoded tuple, each a ``RunOp`` (whose ``Slot`` arguments name earlier
+    values) or a constant tensor; each step's value takes the next slot, after the inputs.
+    ``mutates`` lists the inputs the plan changes in place, restored if a step fails.
+    """
+
+    name: str
+    inputs: tuple
+    steps: bytes
+    outputs: tuple
+    mutates: tuple
+
+
+@register(16)
+@dataclass(slots=True)
+class Slot:
+    """A plan's value: slot ``index`` (inputs first, then one per step); ``part`` of a tuple."""
+
+    index: int
+    part: int
+
+
 KINDS = {
     SendObject: "send",
     RunOp: "op",
@@ -149,6 +175,7 @@ KINDS = {
     RemoteGet: "remote_get",
     ClearObjects: "clear",
     ListObjects: "list",
+    RunPlan: "plan",
     Reply: "reply",
     ErrorReply: "error",
 }

@@ -42,6 +42,10 @@ def summary(msg: Any) -> tuple[str, str, tuple[int, ...]]:
     if isinstance(msg, m.RunOp):
         ids = tuple(a.id for a in _refs(msg.args) + _refs(list(msg.kwargs.values())))
         return kind, allowlist.short(msg.op), ids
+    if isinstance(msg, m.RunPlan):
+        steps = serde.decode(msg.steps) if isinstance(msg.steps, bytes) else ()
+        ops = sum(1 for s in steps if isinstance(s, m.RunOp)) if isinstance(steps, tuple) else 0
+        return kind, f"plan {msg.name} ({ops} ops)", tuple(r.id for r in _refs(msg.inputs))
     if isinstance(msg, m.SendObject):
         obj = msg.obj
         if isinstance(obj, m.PointerRef):
@@ -59,6 +63,8 @@ def summary(msg: Any) -> tuple[str, str, tuple[int, ...]]:
             return kind, f"pointer -> {v.location}:{v.id_at_location}", ()
         if isinstance(v, m.Stored):
             return kind, f"stored {v.id}", (v.id,)
+        if isinstance(v, tuple) and v and all(isinstance(s, m.Stored) for s in v):
+            return kind, "stored " + ", ".join(str(s.id) for s in v), tuple(s.id for s in v)
         if isinstance(v, int) and not isinstance(v, bool):
             return kind, f"id {v}", (v,)
         return kind, "", ()

@@ -108,6 +108,7 @@ class BaseWorker:
             m.RemoteGet: self._on_remote_get,
             m.ClearObjects: self._on_clear,
             m.ListObjects: self._on_list,
+            m.RunPlan: self._on_plan,
         }
         self._initialised = True
         _workers[id] = self
@@ -369,6 +370,11 @@ class BaseWorker:
 
     def _on_clear(self, sender: str, msg: m.ClearObjects) -> None:
         self._clear(str(msg.reason))
+
+    def _on_plan(self, sender: str, msg: m.RunPlan) -> Any:
+        from fedlab import planrun  # (loaded on a worker's first plan)
+
+        return planrun.run_on(self, msg)
 
     def _on_list(self, sender: str, msg: m.ListObjects) -> dict[int, str]:
         return {k: " ".join(describe(v)) for k, v in self._objects.items()}

@@ -70,6 +70,9 @@ def test_the_code_stays_small():
     # 3425 until a big tensor's buffer was joined into its message once at the end instead
     # of regrowing it and copying it again (2 of 6 buffers of 4 MB in a send+get of 1M
     # floats; 2.6x faster in one run): about 20 lines; it grew by 25.
-    assert core <= 3450, f"the core (fedlab/*.py) has {core} lines; the budget is 3450"
+    # 3450 until plans (PySyft 0.2's ``func2plan``: a traced function that runs on a worker
+    # in one message; a FedAvg round with 1,000 workers took half the time): a new
+    # capability of about 510 lines in two files; it grew by 525.
+    assert core <= 3975, f"the core (fedlab/*.py) has {core} lines; the budget is 3975"
     too_long = {str(p.relative_to(ROOT)): n for p, n in sizes.items() if n > 450}
     assert not too_long, f"files over 450 lines: {too_long}; split them by concept"
