@@ -137,13 +137,14 @@ def _example(value: Any) -> torch.Tensor:
         raise PlanError("a plan runs on one worker: call it with that worker's pointers")
     if isinstance(value, Wrapper):
         ptr = _live_child(value)
-        return torch.zeros(ptr.shape, dtype=ptr.dtype).requires_grad_(ptr.requires_grad)
-    if not isinstance(value, torch.Tensor):
+        t = torch.zeros(ptr.shape, dtype=ptr.dtype).requires_grad_(ptr.requires_grad)
+    elif isinstance(value, torch.Tensor):
+        t = value.detach().clone().requires_grad_(value.requires_grad)
+        if value.grad is not None:
+            t.grad = value.grad.detach().clone()
+    else:
         raise PlanError(f"a plan's inputs are tensors or pointers, not {type(value).__name__}")
-    t = value.detach().clone().requires_grad_(value.requires_grad)
-    if value.grad is not None:
-        t.grad = value.grad.detach().clone()
-    elif t.requires_grad:
+    if t.requires_grad and t.grad is None:
         # Traced with a gradient, code that clears gradients (``opt.zero_grad()``) is
         # recorded: the plan then runs the same whether or not the worker's tensor has one.
         t.grad = torch.zeros_like(t)
