@@ -111,6 +111,10 @@ def scale(sizes: list[int], rounds: int) -> list[dict]:
         plain = r["plain_torch_round_times"]
         r["plain_torch_round_s"] = statistics.median(plain[1:] or plain)
         r["per_worker_ms"] = 1000 * r["round_s"] / n
+        r["plan_round_s"] = statistics.median(r["plan_round_times"][1:] or r["plan_round_times"])
+        r["plan_per_worker_ms"] = 1000 * r["plan_round_s"] / n
+        if not r["plan_equals_op_by_op"]:
+            raise RuntimeError(f"{n} workers: the rounds with a plan ended with another model")
         r["kept_bytes_per_worker"] = r["kept_bytes_after_setup"] / n
         out.append(r)
     return out

@@ -1,9 +1,12 @@
 """Scale: one FedAvg round with N in-process workers (tiny model, tiny data each).
 
 ``python -m benchmarks.scale N [ROUNDS]`` runs in a fresh process and prints one JSON
-line: the time of each round, the memory that setting up N workers keeps
-(tracemalloc), the peak extra memory of one round (tracemalloc, measured in a
-separate round because tracing slows Python down) and the process's RSS.
+line: the time of each round, written two ways (operation by operation on pointers, as
+the course does, and with the local step as a plan: one message instead of ten), the
+memory that setting up N workers keeps (tracemalloc), the peak extra memory of one
+round (tracemalloc, measured in a separate round because tracing slows Python down),
+the process's RSS, and the messages each worker gets per round. Both ways must end with
+the same model, bit for bit.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import resource
 import sys
 import time
 import tracemalloc
+from typing import Any
 
 import torch
 from torch import nn
@@ -43,6 +47,38 @@ def one_round(model: nn.Module, data: list) -> None:
     with torch.no_grad():
         for p, v in zip(model.parameters(), aggregate(results)):
             p.copy_(v)
+
+
+def local_step(w: torch.Tensor, b: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> None:
+    """The client's update of ``one_round`` as a function of tensors, to trace into a plan."""
+    opt = torch.optim.SGD([w, b], lr=0.1)
+    opt.zero_grad()
+    nn.functional.mse_loss(nn.functional.linear(x, w, b), y).backward()
+    opt.step()
+
+
+def plan_round(model: nn.Module, data: list, step: Any) -> None:
+    """``one_round`` with the local step as the plan ``step``: it goes in one message."""
+    from fedlab.fedavg import aggregate
+
+    results = []
+    for w, px, py in data:
+        params = [p.send(w) for p in model.parameters()]
+        step(*params, px, py)
+        results.append(([p.get().detach() for p in params], EXAMPLES))
+    with torch.no_grad():
+        for p, v in zip(model.parameters(), aggregate(results)):
+            p.copy_(v)
+
+
+def messages_per_worker(run: Any) -> int:
+    """How many messages (not counting replies) ``run()`` sends."""
+    from fedlab import events
+
+    log: list = []
+    with events.subscribe(log.append):
+        run()
+    return sum(1 for e in log if isinstance(e, events.MessageEvent) and e.kind != "reply")
 
 
 def plain_round(model: nn.Module, data: list) -> None:
@@ -83,6 +119,7 @@ def measure(n: int, rounds: int = 3) -> dict:
     torch.manual_seed(0)
     hook = sy.TorchHook(torch)
     model = nn.Linear(FEATURES, 1)
+    twin = copy.deepcopy(model)  # the same start, for the rounds with a plan
     rss0 = _rss_mb()
     tracemalloc.start()
     start = time.perf_counter()
@@ -109,12 +146,30 @@ def measure(n: int, rounds: int = 3) -> dict:
     after, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     leftover = sum(len(w._objects) for w in workers) - 2 * n  # only the data should remain
+
+    step = sy.func2plan()(local_step)
+    step.build(*twin.parameters(), *data[0][1:])
+    plan_times = []
+    for _ in range(rounds + 1):  # as many rounds as above: the models must then be equal
+        start = time.perf_counter()
+        plan_round(twin, data, step)
+        plan_times.append(time.perf_counter() - start)
+    same = all(torch.equal(a, b) for a, b in zip(model.parameters(), twin.parameters()))
+    leftover += sum(len(w._objects) for w in workers) - 2 * n
+    one = data[:1]
+    counts = {
+        "op_by_op": messages_per_worker(lambda: one_round(copy.deepcopy(model), one)),
+        "plan": messages_per_worker(lambda: plan_round(copy.deepcopy(model), one, step)),
+    }
     return {
         "workers": n,
         # The same updates in plain torch, in this process, after fedlab's rounds.
         "plain_torch_round_times": plain_times(n, rounds),
         "setup_s": setup,
         "round_times": times,
+        "plan_round_times": plan_times,
+        "plan_equals_op_by_op": same,
+        "messages_per_worker": counts,
         "kept_bytes_after_setup": kept,
         "round_peak_bytes": peak - before,
         "round_leak_bytes": after - before,

@@ -36,16 +36,39 @@ def resolve(value: Any, slots: list) -> Any:
     return value
 
 
+def _values(values: Any, slots: list) -> list:
+    """``resolve`` for an operation's flat arguments (the usual case), one loop, no calls."""
+    out = []
+    for v in values:
+        t = type(v)
+        if t is m.Slot:
+            v = slots[v.index] if v.part < 0 else slots[v.index][v.part]
+        elif t is tuple or t is list or t is dict:
+            v = resolve(v, slots)
+        out.append(v)
+    return out
+
+
 def replay(inputs: list, steps: tuple, fns: list) -> list:
     """Run ``steps`` (with their callables ``fns``) on ``inputs``; returns every slot's value."""
     slots = inputs
-    for step, fn in zip(steps, fns):
-        if fn is None:  # a constant: a fresh copy each run, as in-place steps may change it
-            slots.append(step.detach().clone().requires_grad_(step.requires_grad))
-            continue
-        args, kwargs = resolve(step.args, slots), resolve(step.kwargs, slots)
-        with torch.set_grad_enabled(bool(step.grad_enabled)):
-            slots.append(fn(*args, **kwargs))
+    was = grad = torch.is_grad_enabled()
+    try:
+        for step, fn in zip(steps, fns):
+            if fn is None:  # a constant: a fresh copy each run, as in-place steps may change it
+                slots.append(step.detach().clone().requires_grad_(step.requires_grad))
+                continue
+            if bool(step.grad_enabled) is not grad:  # (switched only when it changes)
+                grad = bool(step.grad_enabled)
+                torch.set_grad_enabled(grad)
+            args = _values(step.args, slots)
+            if step.kwargs:
+                keys = step.kwargs.keys()
+                slots.append(fn(*args, **dict(zip(keys, _values(step.kwargs.values(), slots)))))
+            else:
+                slots.append(fn(*args))
+    finally:
+        torch.set_grad_enabled(was)
     return slots
 
 

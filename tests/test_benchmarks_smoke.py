@@ -38,6 +38,9 @@ def test_quick_benchmark_writes_results_figures_and_equal_losses(tmp_path):
     assert results["ops"]["messages_per_remote_add"] == 2  # the op and its result's delete
     assert [s["workers"] for s in results["scale"]] == [5, 10, 20]
     assert all(s["objects_left_behind"] == 0 for s in results["scale"])
+    # The round with a plan does the same work in a third of the messages.
+    assert all(s["plan_equals_op_by_op"] for s in results["scale"])
+    assert results["scale"][0]["messages_per_worker"] == {"op_by_op": 15, "plan": 5}
     assert "| target |" in proc.stdout and set(results["targets"]) >= {
         "remote_op_us",
         "send_get_vs_save_load",
