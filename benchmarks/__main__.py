@@ -49,7 +49,7 @@ def hook_overhead(quick: bool) -> dict:
 
 def fedavg(cfg: Config, data: str, repeats: int, flower: bool, ray: bool) -> dict:
     """The FedAvg task with every system; whole-process and per-round times, final losses."""
-    systems = ["torch", "fedlab"]
+    systems = ["torch", "fedlab", "fedlab-plan"]
     runs: dict[str, list[dict]] = {s: [] for s in systems}
     for _ in range(repeats):
         for s in systems:  # interleaved, so a burst of load hits every system alike
@@ -58,10 +58,11 @@ def fedavg(cfg: Config, data: str, repeats: int, flower: bool, ray: bool) -> dic
     # Both start Ray, which can time out on a busy machine: then say so and go on.
     errors = {}
     if ray and importlib.util.find_spec("fedlab.transport.ray") is not None:
-        try:
-            runs["fedlab-ray"] = [_fl_run("fedlab-ray", cfg, data)]
-        except RuntimeError as e:
-            errors["fedlab-ray"] = str(e)[-1500:]
+        for system in ("fedlab-ray", "fedlab-ray-plan"):
+            try:
+                runs[system] = [_fl_run(system, cfg, data)]
+            except RuntimeError as e:
+                errors[system] = str(e)[-1500:]
     if flower:
         py = str(flower_env.ensure(log))
         log(f"  {cfg.model}: flower (Ray starts inside its first round)")

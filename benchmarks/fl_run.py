@@ -3,7 +3,9 @@
 ``python -m benchmarks.fl_run SYSTEM MODEL DATA.npz [ROUNDS]`` with SYSTEM one of
 ``torch`` (plain torch in one process, no workers: the same SGD steps and the same
 averaging on local tensors; it never imports fedlab), ``fedlab`` (VirtualWorkers in
-this process) or ``fedlab-ray`` (fedlab's Ray workers, when that transport exists).
+this process), ``fedlab-ray`` (fedlab's Ray workers, when that transport exists), and
+``fedlab-plan`` / ``fedlab-ray-plan``: the same, with each client's local epoch sent as
+one plan instead of operation by operation.
 The parent measures the whole process; this prints per-round times and the losses.
 """
 
@@ -107,7 +109,83 @@ def run_fedlab_ray(cfg: Config, x, y, shards) -> tuple[list[float], nn.Module]:
         sy.shutdown_workers()
 
 
-SYSTEMS = {"torch": run_torch, "fedlab": run_fedlab, "fedlab-ray": run_fedlab_ray}
+def _forward(layers: list[nn.Module], params: list, h: torch.Tensor) -> torch.Tensor:
+    """The model's forward pass as a function of its parameters (Linear and ReLU layers)."""
+    it = iter(params)
+    for layer in layers:
+        if isinstance(layer, nn.Linear):
+            h = nn.functional.linear(h, next(it), next(it))
+        elif isinstance(layer, nn.ReLU):
+            h = nn.functional.relu(h)
+        else:
+            raise TypeError(f"no functional form for {type(layer).__name__}")
+    return h
+
+
+def _epoch_plan(model: nn.Module, n: int, cfg: Config):
+    """One client's local epoch as a plan: parameters, data and this round's order in."""
+    import fedlab as sy
+
+    layers = list(model) if isinstance(model, nn.Sequential) else [model]
+    count = len(list(model.parameters()))
+    bounds = [(s, e) for s, e, _ in batch_order(n, 0, 0, cfg)]  # (the same every round)
+
+    def local_epoch(*args):
+        params, (px, py, perm) = list(args[:count]), args[count:]
+        opt = torch.optim.SGD(params, lr=cfg.lr)
+        for s, e in bounds:
+            ix = perm[s:e]
+            opt.zero_grad()
+            nn.functional.cross_entropy(_forward(layers, params, px[ix]), py[ix]).backward()
+            opt.step()
+
+    return sy.Plan(local_epoch)
+
+
+def run_fedlab_plan(cfg: Config, x, y, shards, workers=None) -> tuple[list[float], nn.Module]:
+    """``run_fedlab`` with each local epoch as a plan: a few messages per client and round."""
+    import fedlab as sy
+    from fedlab.fedavg import aggregate
+
+    torch.set_num_threads(1)
+    hook = sy.TorchHook(torch)
+    if workers is None:
+        workers = [sy.VirtualWorker(hook, id=f"client{i}") for i in range(cfg.clients)]
+    data = [(cx.send(w), cy.send(w), len(cx)) for w, (cx, cy) in zip(workers, shards)]
+    model = make_model(cfg)
+    plans = [_epoch_plan(model, n, cfg) for _, _, n in data]  # built on their first call
+    times = []
+    for rnd in range(cfg.rounds):
+        start = time.perf_counter()
+        results = []
+        for c, (w, (px, py, n)) in enumerate(zip(workers, data)):
+            params = [p.send(w) for p in model.parameters()]
+            order = [i for _, _, idx in batch_order(n, rnd, c, cfg) for i in idx]
+            plans[c](*params, px, py, torch.tensor(order).send(w))
+            results.append(([p.get().detach() for p in params], n))
+        _load_params(model, aggregate(results))
+        times.append(time.perf_counter() - start)
+    return times, model
+
+
+def run_fedlab_ray_plan(cfg: Config, x, y, shards) -> tuple[list[float], nn.Module]:
+    """``run_fedlab_plan`` on workers in Ray processes."""
+    import fedlab as sy
+
+    workers = sy.spawn_workers(*[f"client{i}" for i in range(cfg.clients)])
+    try:
+        return run_fedlab_plan(cfg, x, y, shards, workers=workers)
+    finally:
+        sy.shutdown_workers()
+
+
+SYSTEMS = {
+    "torch": run_torch,
+    "fedlab": run_fedlab,
+    "fedlab-ray": run_fedlab_ray,
+    "fedlab-plan": run_fedlab_plan,
+    "fedlab-ray-plan": run_fedlab_ray_plan,
+}
 
 
 def main(argv: list[str]) -> int:

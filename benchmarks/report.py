@@ -7,7 +7,9 @@ from pathlib import Path
 SYSTEM_NAMES = {
     "torch": "plain torch (no workers)",
     "fedlab": "fedlab, in-process workers",
+    "fedlab-plan": "fedlab, in-process, plans",
     "fedlab-ray": "fedlab, Ray workers",
+    "fedlab-ray-plan": "fedlab, Ray workers, plans",
     "flower": "Flower simulation (Ray)",
 }
 

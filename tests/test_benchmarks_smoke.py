@@ -29,7 +29,7 @@ def test_quick_benchmark_writes_results_figures_and_equal_losses(tmp_path):
         assert (tmp_path / name).stat().st_size > 10_000, name
     for model in ("linear", "mlp"):
         systems = results["fedavg"][model]["systems"]
-        assert {"torch", "fedlab"} <= set(systems)
+        assert {"torch", "fedlab", "fedlab-plan"} <= set(systems)
         losses = {s: v["final_loss"] for s, v in systems.items()}
         # Equal work: the same SGD steps from the same start end at the same loss,
         # and that loss is lower than where training began.
