@@ -2,7 +2,7 @@
 
 ``python -m benchmarks.scale N [ROUNDS]`` runs in a fresh process and prints one JSON
 line: the time of each round, written two ways (operation by operation on pointers, as
-the course does, and with the local step as a plan: one message instead of ten), the
+the course does, and with the local step as a plan: 5 messages per worker, not 15), the
 memory that setting up N workers keeps (tracemalloc), the peak extra memory of one
 round (tracemalloc, measured in a separate round because tracing slows Python down),
 the process's RSS, and the messages each worker gets per round. Both ways must end with

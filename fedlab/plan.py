@@ -55,13 +55,15 @@ class _Tracer(TorchFunctionMode):
         self.keep: list = []  # every tracked tensor, so that no id is reused while tracing
         self.steps: list = []
         self.count = 0
+        # Attribute reads (``p.grad``) since the last operation: read again, same answer.
+        self.reads: dict[tuple[str, int], Any] = {}
 
-    def add(self, value: Any) -> None:
+    def add(self, value: Any, read: bool = False) -> None:
         """``value`` takes the next slot (a tuple's tensors take its parts)."""
         index, self.count = self.count, self.count + 1
         parts = enumerate(value) if isinstance(value, (tuple, list)) else [(-1, value)]
-        for j, v in parts:
-            if isinstance(v, torch.Tensor):
+        for j, v in parts:  # (an in-place step's result keeps its name; a read, the latest)
+            if isinstance(v, torch.Tensor) and (read or id(v) not in self.slots):
                 self.slots[id(v)] = m.Slot(index, j)
                 self.keep.append(v)
 
@@ -105,14 +107,22 @@ class _Tracer(TorchFunctionMode):
             return func(*args, **kwargs)
         if name not in allowlist.OPS:
             raise PlanError(_refusal(self.plan, name))
+        read = name.endswith(".__get__")
+        key = (name, id(args[0])) if read else None
+        if key in self.reads:
+            return func(*args, **kwargs)  # (``p.grad`` again, nothing ran since: no new step)
         step = m.RunOp(name, self.ref(args), self.ref(kwargs), torch.is_grad_enabled())
         result = func(*args, **kwargs)
-        if name.endswith(".__get__") and (result is None or id(result) in self.slots):
-            return result  # (``p.grad`` read again: the same tensor, no new step)
+        if read and result is None:
+            return result  # ("no gradient yet": a fact of the trace, like a shape)
         if not _is_result(result):
             raise PlanError(_refusal(self.plan, name))
         self.steps.append(step)
-        self.add(result)
+        self.add(result, read)
+        if read:
+            self.reads[key] = result
+        else:
+            self.reads.clear()
         return result
 
 
@@ -267,12 +277,15 @@ class Plan:
         names = list(inspect.signature(self.fn).parameters)[: len(self.signature or ())]
         names += [f"_{i}" for i in range(len(names), len(self.signature or ()))]
         lines = [f"def {self.name}({', '.join(names)}):"]
+        used: set[int] = set()
+        _used([s.args + tuple(s.kwargs.values()) for s in self.steps if type(s) is m.RunOp], used)
+        _used(self.outputs, used)
         for step in self.steps:
             slot = f"_{len(names)}"
             if isinstance(step, torch.Tensor):
                 lines.append(f"    {slot} = <constant {_text(_signature(step))}>")
-            else:
-                lines.append(f"    {_line(step, slot, names)}")
+            else:  # (a value nothing uses, an in-place step's or backward's, is not named)
+                lines.append(f"    {_line(step, slot if len(names) in used else '', names)}")
             names.append(slot)
         outs = ", ".join(_name(s, names) for s in self.outputs)
         lines.append(f"    return {outs}" if outs else "    return")
@@ -299,15 +312,26 @@ def _arg(value: Any, names: list[str]) -> str:
     return repr(value)
 
 
+def _used(value: Any, out: set[int]) -> None:
+    if type(value) is m.Slot:
+        out.add(value.index)
+    elif isinstance(value, (tuple, list)):
+        for v in value:
+            _used(v, out)
+    elif isinstance(value, dict):
+        _used(list(value.values()), out)
+
+
 def _line(step: m.RunOp, slot: str, names: list[str]) -> str:
     args = [_arg(a, names) for a in step.args]
     args += [f"{k}={_arg(v, names)}" for k, v in step.kwargs.items()]
     note = "" if step.grad_enabled else "  # no grad"
+    to = f"{slot} = " if slot else ""
     if step.op.endswith(".__get__"):
-        return f"{slot} = {args[0]}.{step.op.split('.')[1]}{note}"
+        return f"{to}{args[0]}.{step.op.split('.')[1]}{note}"
     if step.op.endswith(".__set__"):
         return f"{args[0]}.{step.op.split('.')[1]} = {args[1]}{note}"
-    return f"{slot} = {allowlist.short(step.op)}({', '.join(args)}){note}"
+    return f"{to}{allowlist.short(step.op)}({', '.join(args)}){note}"
 
 
 def func2plan(args_shape: Any = None) -> Any:

@@ -53,6 +53,7 @@ def replay(inputs: list, steps: tuple, fns: list) -> list:
     """Run ``steps`` (with their callables ``fns``) on ``inputs``; returns every slot's value."""
     slots = inputs
     was = grad = torch.is_grad_enabled()
+    step, n = None, len(slots)
     try:
         for step, fn in zip(steps, fns):
             if fn is None:  # a constant: a fresh copy each run, as in-place steps may change it
@@ -67,9 +68,29 @@ def replay(inputs: list, steps: tuple, fns: list) -> list:
                 slots.append(fn(*args, **dict(zip(keys, _values(step.kwargs.values(), slots)))))
             else:
                 slots.append(fn(*args))
+    except Exception as e:
+        if type(step) is m.RunOp and _grad_missing(step, slots, steps, n):
+            raise PlanError(
+                "a step of this plan uses a .grad that is None here: no backward has reached "
+                "that tensor yet. A plan is traced with a gradient on every input that "
+                "requires one, so `if w.grad is not None: w.grad.zero_()` was recorded as if "
+                "it had one. Clear gradients with opt.zero_grad() or `w.grad = None`, which "
+                "work either way."
+            ) from e
+        raise
     finally:
         torch.set_grad_enabled(was)
     return slots
+
+
+def _grad_missing(step: m.RunOp, slots: list, steps: tuple, n: int) -> bool:
+    """Whether ``step`` got a None that a ``.grad`` step gave (it failed on that, surely)."""
+    for v in (*step.args, *step.kwargs.values()):
+        if type(v) is m.Slot and v.index >= n and slots[v.index] is None:
+            source = steps[v.index - n]
+            if type(source) is m.RunOp and source.op == "Tensor.grad.__get__":
+                return True
+    return False
 
 
 def _check_refs(value: Any, count: int) -> None:

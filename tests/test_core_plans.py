@@ -144,7 +144,25 @@ def test_the_optimizer_step_is_recorded_without_grad_and_zero_grad_is_recorded()
     plan = sy.Plan(train_step).build(*data())
     lines = plan.code.splitlines()
     assert "    w.grad = None" in lines and "    b.grad = None" in lines
-    assert "    _13 = add_(w, _11, alpha=-0.1)  # no grad" in lines
+    assert lines[-7:-2] == [
+        "    backward(_9, gradient=None, retain_graph=None, create_graph=False, inputs=None)",
+        "    _11 = w.grad  # no grad",
+        "    _12 = b.grad  # no grad",
+        "    add_(w, _11, alpha=-0.1)  # no grad",  # in place: w keeps its name
+        "    add_(b, _12, alpha=-0.1)  # no grad",
+    ]
+
+
+def test_a_gradient_the_worker_does_not_have_yet_gets_a_clear_error(bob):
+    def step(x, w):
+        if w.grad is not None:  # traced with a gradient: recorded as always true
+            w.grad.zero_()
+        (x * w).sum().backward()
+
+    wp = torch.zeros(2, requires_grad=True).send(bob)
+    with pytest.raises(PlanError, match=r"uses a \.grad that is None here"):
+        sy.Plan(step)(torch.ones(2).send(bob), wp)
+    assert wp.grad is None
 
 
 def test_a_second_call_does_not_accumulate_gradients(bob):
