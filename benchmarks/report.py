@@ -6,7 +6,7 @@ from pathlib import Path
 
 SYSTEM_NAMES = {
     "torch": "plain torch (no workers)",
-    "fedlab": "fedlab, in-process workers",
+    "fedlab": "fedlab, in-process",
     "fedlab-plan": "fedlab, in-process, plans",
     "fedlab-ray": "fedlab, Ray workers",
     "fedlab-ray-plan": "fedlab, Ray workers, plans",
@@ -151,8 +151,8 @@ def figures(r: dict, out: Path) -> list[Path]:
             bars = ax.bar(xs, vals, width, label=model)
             ax.bar_label(bars, fmt="%.2g", fontsize=7)
         ax.set_xticks([j + width * (len(models) - 1) / 2 for j in range(len(systems))])
-        ax.set_xticklabels([SYSTEM_NAMES.get(s, s).replace(", ", ",\n") for s in systems],
-                           fontsize=7)  # fmt: skip
+        names = [SYSTEM_NAMES.get(s, s).replace(", ", ",\n").replace(" (", "\n(") for s in systems]
+        ax.set_xticklabels(names, fontsize=7)
         ax.set_yscale("log")
         ax.set_title(title)
         ax.legend(fontsize=8)
