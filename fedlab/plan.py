@@ -342,7 +342,12 @@ def func2plan(args_shape: Any = None) -> Any:
     def make(fn: Callable) -> Plan:
         plan = Plan(fn)
         if args_shape is not None:
-            plan.build(*(torch.zeros(s) for s in args_shape))
+            if any(d < 0 for shape in args_shape for d in shape):
+                raise PlanError(
+                    f"args_shape gives each input's exact shape, but {args_shape} has a -1: "
+                    "a fedlab plan is fixed to its inputs' shapes. Give the real sizes."
+                )
+            plan.build(*(torch.zeros(shape) for shape in args_shape))
         return plan
 
     return make

@@ -140,6 +140,11 @@ def test_func2plan_with_shapes_builds_at_once_and_code_reads_like_the_function()
     )
 
 
+def test_func2plan_needs_exact_shapes():
+    with pytest.raises(PlanError, match="has a -1"):
+        sy.func2plan(args_shape=[(-1, 1)])(lambda x: x + x)
+
+
 def test_the_optimizer_step_is_recorded_without_grad_and_zero_grad_is_recorded():
     plan = sy.Plan(train_step).build(*data())
     lines = plan.code.splitlines()
