@@ -18,7 +18,7 @@ from fedlab.exceptions import (
     SerdeError,
     TensorsNotCollocatedException,
 )
-from tests.test_core_properties import expected_objects, stored_objects
+from tests.test_core_properties import BINARY, UNARY, expected_objects, matrix, stored_objects
 
 
 def train_step(w, b, x, y):
@@ -339,3 +339,72 @@ def test_a_plan_a_worker_has_seen_is_checked_again_for_other_inputs(bob):
     assert _send_plan(bob, [xp.id_at_location, yp.id_at_location], steps) == ()
     with pytest.raises(SerdeError, match="does not exist yet"):  # slot 1 is no input now
         _send_plan(bob, [xp.id_at_location], steps)
+
+
+INPLACE = {
+    "mul_": lambda x: x.mul_(2),
+    "add_": lambda x: x.add_(1),
+    "clamp_": lambda x: x.clamp_(-1.0, 1.0),
+    "neg_": lambda x: x.neg_(),
+}
+program_step = st.one_of(
+    st.tuples(st.just("u"), st.sampled_from(sorted(UNARY)), st.integers(0, 50)),
+    st.tuples(
+        st.just("b"), st.sampled_from(sorted(BINARY)), st.integers(0, 50), st.integers(0, 50)
+    ),
+    st.tuples(st.just("i"), st.sampled_from(sorted(INPLACE)), st.integers(0, 50)),
+)
+
+
+def _program(steps):
+    """A function of tensors running ``steps``; returns every value it made, as a tuple."""
+
+    def run(*xs):
+        values = list(xs)
+        for s in steps:
+            if s[0] == "u":
+                values.append(UNARY[s[1]](values[s[2] % len(values)]))
+            elif s[0] == "b":
+                f = BINARY[s[1]]
+                values.append(f(values[s[2] % len(values)], values[s[3] % len(values)]))
+            else:  # in place, on an input or on a value made before
+                INPLACE[s[1]](values[s[2] % len(values)])
+        made = values[len(xs) :]
+        return tuple(made) if made else None
+
+    return run
+
+
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Bit for bit, NaN included (long programs can overflow)."""
+    return (
+        a.shape == b.shape
+        and torch.equal(a.isnan(), b.isnan())
+        and torch.equal(a.nan_to_num(), b.nan_to_num())
+    )
+
+
+@SETTINGS
+@given(inputs=st.lists(matrix, min_size=1, max_size=3), steps=st.lists(program_step, max_size=10))
+def test_random_programs_as_plans_equal_local_torch(workers, inputs, steps):
+    sy.reset()
+    bob = workers[0]
+    fn = _program(steps)
+    local = [t.clone() for t in inputs]
+    remote = [t.send(bob) for t in inputs]
+    try:
+        expected = fn(*local)  # plain torch, on local copies
+    except RuntimeError:  # (in place on an expanded view): refused the same, nothing sent
+        with pytest.raises(RuntimeError):
+            sy.Plan(fn)(*remote)
+        assert sorted(bob._objects) == sorted(r.id_at_location for r in remote)
+        return
+    got = sy.Plan(fn)(*remote)
+    if expected is None:
+        assert got is None
+    else:
+        assert len(got) == len(expected)
+        for g, e in zip(got, expected):
+            assert _same(g.copy().get(), e)
+    for r, e in zip(remote, local):  # the inputs changed in place, as here
+        assert _same(r.copy().get(), e)
