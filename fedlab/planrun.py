@@ -184,12 +184,16 @@ def run_on(w: worker.BaseWorker, msg: m.RunPlan) -> Any:
 
 def _save(t: torch.Tensor) -> tuple:
     g = t.grad
-    return t, t.detach().clone(), None if g is None else g.detach().clone(), t.requires_grad
+    layout = (t.size(), t.stride(), t.storage_offset())
+    return t, layout, t.detach().clone(), None if g is None else g.detach().clone(), t.requires_grad
 
 
-def _restore(t: torch.Tensor, data: torch.Tensor, grad: Any, requires_grad: bool) -> None:
+def _restore(t: torch.Tensor, layout: tuple, data: Any, grad: Any, requires_grad: bool) -> None:
+    # In place, into the same memory: a stored view's base is put back too.
     with torch.no_grad():
-        t.data = data
+        if (t.size(), t.stride(), t.storage_offset()) != layout:  # (``t_``, ``squeeze_``)
+            t.as_strided_(*layout)
+        t.copy_(data)
         t.grad = grad
     if t.is_leaf and t.requires_grad != requires_grad:
         t.requires_grad_(requires_grad)

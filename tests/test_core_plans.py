@@ -408,3 +408,19 @@ def test_random_programs_as_plans_equal_local_torch(workers, inputs, steps):
             assert _same(g.copy().get(), e)
     for r, e in zip(remote, local):  # the inputs changed in place, as here
         assert _same(r.copy().get(), e)
+
+
+def test_a_failed_plan_puts_back_a_view_s_base_and_its_shape(bob):
+    xp = torch.arange(6.0).send(bob)
+    view = xp[2:4]  # a view of x, stored on bob: changing it changes x
+    steps = serde.encode(
+        (
+            m.RunOp("Tensor.mul_", (m.Slot(0, -1), 10.0), {}, True),
+            m.RunOp("Tensor.unsqueeze_", (m.Slot(0, -1), 0), {}, True),
+            m.RunOp("Tensor.mm", (m.Slot(0, -1), m.Slot(0, -1)), {}, True),  # fails
+        )
+    )
+    with pytest.raises(RuntimeError, match="on bob"):
+        _send_plan(bob, [view.id_at_location], steps, mutates=(0,))
+    assert torch.equal(view.get(), torch.tensor([2.0, 3.0]))
+    assert torch.equal(xp.get(), torch.arange(6.0))
