@@ -57,6 +57,7 @@ class _Tracer(TorchFunctionMode):
         self.count = 0
         # Attribute reads (``p.grad``) since the last operation: read again, same answer.
         self.reads: dict[tuple[str, int], Any] = {}
+        self.fake: set[int] = set()  # the zero gradients given to examples (see _example)
 
     def add(self, value: Any, read: bool = False) -> None:
         """``value`` takes the next slot (a tuple's tensors take its parts)."""
@@ -69,6 +70,13 @@ class _Tracer(TorchFunctionMode):
 
     def ref(self, value: Any) -> Any:
         """``value`` as a step names it: tracked tensors by slot; others become constants."""
+        if isinstance(value, torch.Tensor) and id(value) in self.fake:
+            raise PlanError(
+                f"the plan {self.plan} uses the gradient of an input before any backward in "
+                "the plan, but on the worker that tensor may have no gradient yet (`if w.grad "
+                "is not None: w.grad.zero_()` is traced as if it had one). Clear gradients "
+                "with opt.zero_grad() or `w.grad = None`, which work either way."
+            )
         if isinstance(value, torch.Tensor):
             slot = self.slots.get(id(value))
             if slot is None:  # made by the function itself: it travels, as it is now
@@ -118,6 +126,8 @@ class _Tracer(TorchFunctionMode):
         if not _is_result(result):
             raise PlanError(_refusal(self.plan, name))
         self.steps.append(step)
+        if name == "Tensor.backward":
+            self.fake.clear()  # gradients from here on are the plan's own
         self.add(result, read)
         if read:
             self.reads[key] = result
@@ -200,8 +210,10 @@ class Plan:
         examples = [_example(a) for a in args]
         before = [_state(e) for e in examples]
         tracer = _Tracer(self.name)
-        for e in examples:
+        for a, e in zip(args, examples):
             tracer.add(e)
+            if e.grad is not None and (isinstance(a, Wrapper) or a.grad is None):
+                tracer.fake.add(id(e.grad))
         with tracer:
             out = self.fn(*examples)
         if out is None:
@@ -347,7 +359,14 @@ def func2plan(args_shape: Any = None) -> Any:
                     f"args_shape gives each input's exact shape, but {args_shape} has a -1: "
                     "a fedlab plan is fixed to its inputs' shapes. Give the real sizes."
                 )
-            plan.build(*(torch.zeros(shape) for shape in args_shape))
+            try:
+                plan.build(*(torch.zeros(shape) for shape in args_shape))
+            except RuntimeError as e:
+                raise PlanError(
+                    f"the plan {plan.name} failed when built from zeros of args_shape ({e}). "
+                    "Those zeros require no gradient: for a training step, build it from "
+                    "example tensors or pointers instead (plan.build(...), or its first call)."
+                ) from e
         return plan
 
     return make

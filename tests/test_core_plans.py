@@ -165,9 +165,39 @@ def test_a_gradient_the_worker_does_not_have_yet_gets_a_clear_error(bob):
         (x * w).sum().backward()
 
     wp = torch.zeros(2, requires_grad=True).send(bob)
-    with pytest.raises(PlanError, match=r"uses a \.grad that is None here"):
+    with pytest.raises(PlanError, match="before any backward in the plan"):  # at build
         sy.Plan(step)(torch.ones(2).send(bob), wp)
     assert wp.grad is None
+    # Should such a plan reach a worker anyway, the worker says what went wrong.
+    steps = serde.encode(
+        (
+            m.RunOp("Tensor.grad.__get__", (m.Slot(0, -1),), {}, True),
+            m.RunOp("Tensor.zero_", (m.Slot(1, -1),), {}, True),
+        )
+    )
+    with pytest.raises(PlanError, match=r"uses a \.grad that is None here"):
+        _send_plan(bob, [wp.id_at_location], steps)
+
+
+def test_a_plan_without_zero_grad_accumulates_as_torch_does(bob):
+    def step(x, w):  # no zero_grad: the gradient adds up over calls, as in plain torch
+        (x * w).sum().backward()
+        with torch.no_grad():
+            w.sub_(0.1 * w.grad)
+
+    x, w = torch.tensor([1.0, 2.0]), torch.zeros(2, requires_grad=True)
+    xp, wp = x.send(bob), w.send(bob)
+    plan = sy.Plan(step)
+    for _ in range(3):
+        plan(xp, wp)
+        step(x, w)
+    back = wp.get()
+    assert torch.equal(back, w) and torch.equal(back.grad, w.grad)
+
+
+def test_func2plan_from_shapes_says_how_to_build_a_training_step():
+    with pytest.raises(PlanError, match="build it from example tensors or pointers"):
+        sy.func2plan(args_shape=[(1, 4), (1,), (8, 4), (8, 1)])(train_step)
 
 
 def test_a_second_call_does_not_accumulate_gradients(bob):

@@ -72,8 +72,8 @@ def test_the_code_stays_small():
     # floats; 2.6x faster in one run): about 20 lines; it grew by 25.
     # 3450 until plans (PySyft 0.2's ``func2plan``: a traced function that runs on a worker
     # in one message; a FedAvg round with 1,000 workers took half the time): a new
-    # capability of about 590 lines (two new files, and the message, handler and summary);
-    # it grew by 600.
-    assert core <= 4050, f"the core (fedlab/*.py) has {core} lines; the budget is 4050"
+    # capability of about 620 lines (two new files, and the message, handler and summary);
+    # it grew by 625.
+    assert core <= 4075, f"the core (fedlab/*.py) has {core} lines; the budget is 4075"
     too_long = {str(p.relative_to(ROOT)): n for p, n in sizes.items() if n > 450}
     assert not too_long, f"files over 450 lines: {too_long}; split them by concept"

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import fedlab as sy
-from fedlab.grading import EXERCISES, Report, Result, check, start
+from fedlab.grading import EXERCISES, Report, Result, check, recorder, start
 from fedlab.grading.criteria import carriers, same_values
 
 pytestmark = pytest.mark.filterwarnings("ignore:torch is already hooked")
@@ -141,3 +141,95 @@ def test_table_labels_tell_same_named_submissions_apart(tmp_path):
         str(b): "bob/01-remote-tensors.ipynb",
     }
     assert labels([str(a)]) == {str(a): "01-remote-tensors.ipynb"}
+
+
+# Plans (exercise 7): each known-wrong step loses exactly its criterion; other ways of
+# writing a correct step (a manual update, a five-step plan) earn full marks.
+ON_BOB = "w and b equal 20 steps of train_step in plain torch, bit for bit"
+ONE_MESSAGE = "each training call was one plan message to the data's worker"
+ROUND = "model holds the average of one round on bob, alice and carol"
+LATER = ("the data never left bob, alice or carol", "nothing is left behind on the workers")
+PLAIN_STEP = """def train_step(w, b, x, y):
+    opt = torch.optim.SGD([w, b], lr=0.1)
+    opt.zero_grad()
+    loss = F.mse_loss(F.linear(x, w, b), y)
+    loss.backward()
+    opt.step()
+    return loss.detach()"""
+MANUAL_STEP = """@sy.func2plan()
+def train_step(w, b, x, y):
+    w.grad = None
+    b.grad = None
+    loss = ((x @ w.T + b - y) ** 2).mean()
+    loss.backward()
+    with torch.no_grad():
+        w -= 0.1 * w.grad
+        b -= 0.1 * b.grad
+    return loss.detach()"""
+FIVE_STEP_ROUND = """@sy.func2plan()
+def five_steps(w, b, x, y):
+    for _ in range(5):
+        loss = train_step(w, b, x, y)
+    return loss
+
+
+trained = []
+for worker, (x, y) in shards.items():
+    w_ptr, b_ptr = (p.send(worker) for p in model.parameters())
+    print(worker.id, five_steps(w_ptr, b_ptr, x, y).get())
+    trained.append((w_ptr.get(), b_ptr.get()))
+with torch.no_grad():
+    model.weight.copy_(torch.stack([t[0] for t in trained]).mean(0))
+    model.bias.copy_(torch.stack([t[1] for t in trained]).mean(0))"""
+PLANS_VARIANTS = {
+    "op-by-op": ({0: PLAIN_STEP}, {ONE_MESSAGE}),
+    "calls-fn": ({1: lambda ref: ref.replace("train_step(", "train_step.fn(")}, {ONE_MESSAGE}),
+    "peek": ({1: lambda ref: "print(x_bob.clone().get())\n" + ref}, {LATER[0]}),
+    "loss-left": ({2: lambda ref: ref.replace("{loss.get():.4f}", "trained")}, {LATER[1]}),
+    "one-step-round": ({2: lambda ref: ref.replace("range(5)", "range(1)")},
+                       {ROUND, *LATER}),  # (privacy and leftovers are checked once it passes)
+    "manual-update": ({0: MANUAL_STEP}, set()),
+    "five-step-plan": ({2: FIVE_STEP_ROUND}, set()),
+}  # fmt: skip
+
+
+def _plans(replace: dict) -> tuple[dict, Report]:
+    ns = variants.run_in_process(variants.submission("plans", replace))
+    return ns, check("plans", namespace=ns)
+
+
+@pytest.mark.parametrize("name", sorted(PLANS_VARIANTS))
+def test_plans_variant_loses_exactly_its_criterion(name):
+    replace, expected = PLANS_VARIANTS[name]
+    ns, report = _plans(replace)
+    assert ns["__errors__"] == []
+    assert {r.name for r in report.results if not r.passed} == expected, repr(report)
+
+
+def test_plans_check_says_what_is_wrong_with_the_step():
+    _, report = _plans({1: lambda ref: ref.replace("range(20)", "range(19)")})
+    assert (
+        "those of 19 steps, not 20" in next(r for r in report.results if r.name == ON_BOB).message
+    )
+    _, report = _plans({0: lambda ref: ref.replace("lr=0.1", "lr=0.01")})
+    message = next(r for r in report.results if r.name == ON_BOB).message
+    assert "not the step asked for" in message and "lr=0.1" in message
+    item = {0: lambda ref: ref.replace("loss.backward()", "loss.backward() if loss.item() else 0")}
+    ns, report = _plans(item)  # a plan may not read values: refused when it is built
+    assert any("PlanError" in e and "calls item" in e for e in ns["__errors__"])
+    assert report.score == 0
+
+
+def test_plans_check_reads_only_and_survives_cells_run_again():
+    nb = variants.submission("plans")
+    ns = variants.run_in_process(nb)
+    log, rng = recorder.current().log, torch.random.get_rng_state()
+    seen = len(log)
+    first = repr(check("plans", namespace=ns))
+    assert first == repr(check("plans", namespace=ns))
+    assert len(log) == seen  # checking sent no message (it trains its references here)
+    assert torch.equal(rng, torch.random.get_rng_state())  # nor moved the student's seed
+    for index in (8, 6, 4, 6, 8):  # the round, bob's training, a new plan... in any order
+        exec(nb.cells[index].source, ns)
+    report = check("plans", namespace=ns)
+    assert report.score == report.max_score == 6, repr(report)
