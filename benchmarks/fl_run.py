@@ -66,8 +66,9 @@ def run_torch(cfg: Config, x, y, shards) -> tuple[list[float], nn.Module]:
     return times, model
 
 
-def run_fedlab(cfg: Config, x, y, shards, workers=None) -> tuple[list[float], nn.Module]:
-    """fedlab: data lives on the clients; each round the model travels to each of them."""
+def _fedlab_rounds(cfg: Config, shards, workers, train) -> tuple[list[float], nn.Module]:
+    """FedAvg with the data on ``workers``; ``train(model, rnd, c, w, px, py, n)`` sends the
+    model to client ``c``, trains it there for one local epoch and returns its parameters."""
     import fedlab as sy
     from fedlab.fedavg import aggregate
 
@@ -82,31 +83,45 @@ def run_fedlab(cfg: Config, x, y, shards, workers=None) -> tuple[list[float], nn
         start = time.perf_counter()
         results = []
         for c, (w, (px, py, n)) in enumerate(zip(workers, data)):
-            local = model.copy().send(w)
-            opt = torch.optim.SGD(local.parameters(), lr=cfg.lr)
-            batches = batch_order(n, rnd, c, cfg)
-            perm = torch.tensor([i for _, _, idx in batches for i in idx]).send(w)
-            for s, e, _ in batches:
-                ix = perm[s:e]
-                opt.zero_grad()
-                nn.functional.cross_entropy(local(px[ix]), py[ix]).backward()
-                opt.step()
-            local.get()
-            results.append(([p.detach() for p in local.parameters()], n))
+            results.append((train(model, rnd, c, w, px, py, n), n))
         _load_params(model, aggregate(results))
         times.append(time.perf_counter() - start)
     return times, model
 
 
-def run_fedlab_ray(cfg: Config, x, y, shards) -> tuple[list[float], nn.Module]:
-    """The same loop as ``run_fedlab``, on workers in Ray processes."""
-    import fedlab as sy
+def _on_ray(run):
+    """``run`` with its clients on workers in Ray processes."""
 
-    workers = sy.spawn_workers(*[f"client{i}" for i in range(cfg.clients)])
-    try:
-        return run_fedlab(cfg, x, y, shards, workers=workers)
-    finally:
-        sy.shutdown_workers()
+    def on_ray(cfg: Config, x, y, shards) -> tuple[list[float], nn.Module]:
+        import fedlab as sy
+
+        workers = sy.spawn_workers(*[f"client{i}" for i in range(cfg.clients)])
+        try:
+            return run(cfg, x, y, shards, workers=workers)
+        finally:
+            sy.shutdown_workers()
+
+    on_ray.__doc__ = f"``{run.__name__}`` on workers in Ray processes."
+    return on_ray
+
+
+def run_fedlab(cfg: Config, x, y, shards, workers=None) -> tuple[list[float], nn.Module]:
+    """fedlab: data lives on the clients; each round the model travels to each of them."""
+
+    def train(model, rnd, c, w, px, py, n):
+        local = model.copy().send(w)
+        opt = torch.optim.SGD(local.parameters(), lr=cfg.lr)
+        batches = batch_order(n, rnd, c, cfg)
+        perm = torch.tensor([i for _, _, idx in batches for i in idx]).send(w)
+        for s, e, _ in batches:
+            ix = perm[s:e]
+            opt.zero_grad()
+            nn.functional.cross_entropy(local(px[ix]), py[ix]).backward()
+            opt.step()
+        local.get()
+        return [p.detach() for p in local.parameters()]
+
+    return _fedlab_rounds(cfg, shards, workers, train)
 
 
 def _forward(layers: list[nn.Module], params: list, h: torch.Tensor) -> torch.Tensor:
@@ -144,39 +159,22 @@ def _epoch_plan(model: nn.Module, n: int, cfg: Config):
 
 def run_fedlab_plan(cfg: Config, x, y, shards, workers=None) -> tuple[list[float], nn.Module]:
     """``run_fedlab`` with each local epoch as a plan: a few messages per client and round."""
-    import fedlab as sy
-    from fedlab.fedavg import aggregate
+    plans: dict[int, object] = {}  # client -> its plan, built on its first call
 
-    torch.set_num_threads(1)
-    hook = sy.TorchHook(torch)
-    if workers is None:
-        workers = [sy.VirtualWorker(hook, id=f"client{i}") for i in range(cfg.clients)]
-    data = [(cx.send(w), cy.send(w), len(cx)) for w, (cx, cy) in zip(workers, shards)]
-    model = make_model(cfg)
-    plans = [_epoch_plan(model, n, cfg) for _, _, n in data]  # built on their first call
-    times = []
-    for rnd in range(cfg.rounds):
-        start = time.perf_counter()
-        results = []
-        for c, (w, (px, py, n)) in enumerate(zip(workers, data)):
-            params = [p.send(w) for p in model.parameters()]
-            order = [i for _, _, idx in batch_order(n, rnd, c, cfg) for i in idx]
-            plans[c](*params, px, py, torch.tensor(order).send(w))
-            results.append(([p.get().detach() for p in params], n))
-        _load_params(model, aggregate(results))
-        times.append(time.perf_counter() - start)
-    return times, model
+    def train(model, rnd, c, w, px, py, n):
+        if c not in plans:
+            plans[c] = _epoch_plan(model, n, cfg)
+        plan = plans[c]
+        params = [p.send(w) for p in model.parameters()]
+        order = [i for _, _, idx in batch_order(n, rnd, c, cfg) for i in idx]
+        plan(*params, px, py, torch.tensor(order).send(w))
+        return [p.get().detach() for p in params]
+
+    return _fedlab_rounds(cfg, shards, workers, train)
 
 
-def run_fedlab_ray_plan(cfg: Config, x, y, shards) -> tuple[list[float], nn.Module]:
-    """``run_fedlab_plan`` on workers in Ray processes."""
-    import fedlab as sy
-
-    workers = sy.spawn_workers(*[f"client{i}" for i in range(cfg.clients)])
-    try:
-        return run_fedlab_plan(cfg, x, y, shards, workers=workers)
-    finally:
-        sy.shutdown_workers()
+run_fedlab_ray = _on_ray(run_fedlab)
+run_fedlab_ray_plan = _on_ray(run_fedlab_plan)
 
 
 SYSTEMS = {
