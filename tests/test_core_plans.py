@@ -18,7 +18,15 @@ from fedlab.exceptions import (
     SerdeError,
     TensorsNotCollocatedException,
 )
-from tests.test_core_properties import BINARY, UNARY, expected_objects, matrix, stored_objects
+from tests.test_core_properties import (
+    BINARY,
+    INPLACE,
+    UNARY,
+    expected_objects,
+    matrix,
+    run_program,
+    stored_objects,
+)
 
 
 def train_step(w, b, x, y):
@@ -371,12 +379,6 @@ def test_a_plan_a_worker_has_seen_is_checked_again_for_other_inputs(bob):
         _send_plan(bob, [xp.id_at_location], steps)
 
 
-INPLACE = {
-    "mul_": lambda x: x.mul_(2),
-    "add_": lambda x: x.add_(1),
-    "clamp_": lambda x: x.clamp_(-1.0, 1.0),
-    "neg_": lambda x: x.neg_(),
-}
 program_step = st.one_of(
     st.tuples(st.just("u"), st.sampled_from(sorted(UNARY)), st.integers(0, 50)),
     st.tuples(
@@ -390,16 +392,7 @@ def _program(steps):
     """A function of tensors running ``steps``; returns every value it made, as a tuple."""
 
     def run(*xs):
-        values = list(xs)
-        for s in steps:
-            if s[0] == "u":
-                values.append(UNARY[s[1]](values[s[2] % len(values)]))
-            elif s[0] == "b":
-                f = BINARY[s[1]]
-                values.append(f(values[s[2] % len(values)], values[s[3] % len(values)]))
-            else:  # in place, on an input or on a value made before
-                INPLACE[s[1]](values[s[2] % len(values)])
-        made = values[len(xs) :]
+        made = run_program(steps, *xs)[len(xs) :]
         return tuple(made) if made else None
 
     return run

@@ -42,6 +42,29 @@ step = st.one_of(
     ),
 )
 
+INPLACE = {
+    "mul_": lambda x: x.mul_(2),
+    "add_": lambda x: x.add_(1),
+    "clamp_": lambda x: x.clamp_(-1.0, 1.0),
+    "neg_": lambda x: x.neg_(),
+}
+
+
+def run_program(program, *xs) -> list:
+    """Run ``program``'s steps on ``xs`` (tensors or pointers alike); returns every value:
+    the inputs, then one per step ("u" unary, "b" binary; "i", in place, makes none)."""
+    values = list(xs)
+    for s in program:
+        if s[0] == "u":
+            values.append(UNARY[s[1]](values[s[2] % len(values)]))
+        elif s[0] == "b":
+            f = BINARY[s[1]]
+            values.append(f(values[s[2] % len(values)], values[s[3] % len(values)]))
+        else:  # in place, on an input or on a value made before
+            INPLACE[s[1]](values[s[2] % len(values)])
+    return values
+
+
 SETTINGS = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -52,17 +75,8 @@ SETTINGS = settings(
 def test_random_programs_equal_local_torch(workers, inputs, program):
     sy.reset()
     bob = workers[0]
-    local = list(inputs)
-    remote = [t.send(bob) for t in inputs]
-    for s in program:
-        if s[0] == "u":
-            f, i = UNARY[s[1]], s[2] % len(local)
-            local.append(f(local[i]))
-            remote.append(f(remote[i]))
-        else:
-            f, i, j = BINARY[s[1]], s[2] % len(local), s[3] % len(local)
-            local.append(f(local[i], local[j]))
-            remote.append(f(remote[i], remote[j]))
+    local = run_program(program, *inputs)
+    remote = run_program(program, *[t.send(bob) for t in inputs])
     for r, loc in zip(remote, local):
         assert r.shape == loc.shape and r.dtype == loc.dtype
         assert torch.equal(r.get(), loc)
