@@ -197,6 +197,7 @@ class Plan:
         self.mutates: tuple = ()
         self.signature: tuple | None = None
         self._wire = b""  # the steps, encoded
+        self._fns: list = []  # the steps' callables, for replaying here
         self._returns = "none"  # "none", "one" or "many": how outputs come back
 
     @property
@@ -236,6 +237,7 @@ class Plan:
         except SerdeError as e:
             raise PlanError(f"the plan {self.name} cannot travel: {e}") from None
         self.steps, self.outputs, self._returns = steps, outputs, returns
+        self._fns = callables(steps)
         self.mutates = tuple(i for i, (e, b) in enumerate(zip(examples, before)) if _state(e) != b)
         self.signature = tuple(_signature(e) for e in examples)
         return self
@@ -248,7 +250,7 @@ class Plan:
         self._check(args)
         ptrs = [a for a in args if isinstance(a, Wrapper)]
         if not ptrs:
-            slots = replay(list(args), self.steps, callables(self.steps))
+            slots = replay(list(args), self.steps, self._fns)
             return self._shape([resolve(s, slots) for s in self.outputs])
         loc = _child(ptrs[0]).location_id
         for a in args:
