@@ -10,9 +10,10 @@ from typing import Any
 
 from fedlab import exceptions
 from fedlab.events import subscribe
-from fedlab.hook import MultiWrapper, ParameterWrapper, TorchHook, Wrapper, is_pointer
+from fedlab.hook import TorchHook
 from fedlab.pointer import MultiPointerTensor, PointerTensor, live_pointers
 from fedlab.worker import BaseWorker, VirtualWorker, all_workers, get_worker, reset
+from fedlab.wrapper import MultiWrapper, ParameterWrapper, Wrapper, is_pointer
 
 __all__ = [
     "BaseWorker",
@@ -63,9 +64,9 @@ _LAZY = {
 def __getattr__(name: str) -> Any:
     # ``sy.local_worker`` exists once torch is hooked, as in PySyft.
     if name == "local_worker":
-        from fedlab import hook
+        from fedlab import worker
 
-        return hook.local_worker()
+        return worker.local_worker()
     if name in _LAZY:
         import importlib
 

@@ -1,8 +1,15 @@
 """The operations a worker will run: an explicit allowlist, and nothing else.
 
-An operation travels by name (``"Tensor.add"``, ``"torch.cat"``, ``"F.linear"``);
-a worker looks the name up here and refuses any name it does not find. That is
-fedlab's security boundary: a peer can make a worker compute, never run code.
+An operation travels by name (``"Tensor.add"``, ``"torch.cat"``, ``"F.linear"``); a
+worker looks the name up here and refuses any name it does not find. That is fedlab's
+security boundary: a peer can make a worker compute, never run code.
+
+The list is every function of ``torch.nn.functional`` and every pointwise, reduction,
+linear-algebra, shape and random operation of torch on tensors (the functions torch
+itself lets a tensor subclass intercept), minus those written out in ``EXCLUDED`` with
+the reason: they would read or change memory outside a tensor's values, reveal values,
+run Python functions, or need a device or tensor kind no worker holds. Operations that
+would hand out uninitialised memory (``new_empty``, ``empty_like``) give zeros instead.
 """
 
 from __future__ import annotations
@@ -11,97 +18,117 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from torch.overrides import get_overridable_functions
 
 from fedlab.exceptions import OperationNotAllowedError
 
-_ARITH = """add sub mul div true_divide floor_divide remainder fmod pow neg abs exp exp2 expm1 log
-log2 log10 log1p sqrt rsqrt sin cos tan tanh sigmoid relu clamp clip sign round floor ceil trunc
-reciprocal square lerp addcmul addcdiv atan2 maximum minimum erf logit hypot sinh cosh asin acos
-atan frac xlogy""".split()
-_INPLACE = [n + "_" for n in _ARITH if n not in ("maximum", "minimum", "hypot")]
-_METHODS = (
-    _ARITH
-    + _INPLACE
-    + """__add__ __radd__ __iadd__ __sub__ __rsub__ __isub__ __mul__ __rmul__ __imul__
-__truediv__ __rtruediv__ __itruediv__ __div__ __rdiv__ __idiv__ __floordiv__ __rfloordiv__
-__ifloordiv__ __mod__ __rmod__ __pow__ __rpow__ __ipow__ __matmul__ __rmatmul__ __neg__ __abs__
-__pos__ __eq__ __ne__ __lt__ __le__ __gt__ __ge__ __and__ __or__ __xor__ __invert__ __rand__
-__ror__ __rxor__ __iand__ __ior__ __ixor__ __lshift__ __rshift__ __getitem__ __setitem__
-sum mean max min argmax argmin amax amin prod std var norm cumsum cumprod logsumexp softmax
-log_softmax all any median mode topk sort argsort count_nonzero
-view view_as reshape reshape_as flatten unflatten squeeze unsqueeze squeeze_ unsqueeze_ t t_
-transpose transpose_ permute expand expand_as repeat repeat_interleave contiguous clone detach
-detach_ split chunk unbind narrow select index_select gather scatter scatter_ scatter_add
-scatter_add_ masked_fill masked_fill_ masked_select where flip roll tril triu diag diagonal
-index_add index_add_ index_fill index_fill_ index_copy index_copy_ take nonzero unfold
-mm matmul bmm mv dot outer addmm addmm_ addmv baddbmm inverse det
-float double half bfloat16 long int short bool byte char to type_as
-eq ne lt le gt ge eq_ ne_ lt_ le_ gt_ ge_ isnan isinf isfinite logical_not logical_and
-logical_or logical_xor bitwise_not bitwise_and bitwise_or bitwise_xor
-backward requires_grad_ retain_grad zero_ fill_ copy_ normal_ uniform_ bernoulli bernoulli_
-random_ exponential_ new_zeros new_ones new_full new_empty new_tensor sign_ abs_ relu_ sigmoid_
-tanh_ clamp_min clamp_max clamp_min_ clamp_max_ sqrt_ neg_ square_ exp_ log_ pow_ softmax
-""".split()
-)
-_TORCH = """add sub mul div true_divide pow neg abs exp log log1p sqrt rsqrt sin cos tanh sigmoid
-relu clamp clip sign round floor ceil reciprocal square lerp addcmul addcdiv maximum minimum
-sum mean max min argmax argmin amax amin prod std var norm cumsum logsumexp softmax log_softmax
-all any median topk sort argsort count_nonzero
-cat concat concatenate stack hstack vstack split chunk unbind narrow select index_select gather
-scatter masked_fill masked_select where flip roll tril triu diag flatten squeeze unsqueeze t
-transpose permute reshape
-mm matmul bmm mv dot outer addmm einsum cdist inverse det
-eq ne lt le gt ge isnan isinf isfinite logical_not logical_and logical_or
-zeros_like ones_like full_like empty_like rand_like randn_like clone detach dropout
-""".split()
-_FUNCTIONAL = """linear bilinear relu relu6 leaky_relu elu selu gelu silu mish softplus sigmoid tanh
-hardtanh softmax log_softmax softmin dropout dropout2d conv1d conv2d conv3d conv_transpose2d
-max_pool1d max_pool2d avg_pool1d avg_pool2d adaptive_avg_pool1d adaptive_avg_pool2d
-adaptive_max_pool2d batch_norm layer_norm group_norm instance_norm embedding pad one_hot
-normalize mse_loss l1_loss smooth_l1_loss huber_loss cross_entropy nll_loss binary_cross_entropy
-binary_cross_entropy_with_logits kl_div cosine_similarity pairwise_distance""".split()
+_REASONS = {
+    "it reads or changes memory outside the tensor's own values": """Tensor.set_ Tensor.resize_
+        Tensor.resize Tensor.resize_as_ Tensor.resize_as Tensor.as_strided Tensor.as_strided_
+        Tensor.as_strided_scatter torch.as_strided_copy torch.as_strided_scatter
+        Tensor.share_memory_ Tensor.pin_memory Tensor.is_pinned Tensor.is_shared
+        Tensor.record_stream Tensor.data_ptr Tensor.const_data_ptr Tensor.storage
+        Tensor.untyped_storage Tensor.storage_type Tensor.storage_offset Tensor.is_set_to
+        Tensor.module_load Tensor.new Tensor.new_empty_strided Tensor.__setstate__
+        Tensor.__reduce_ex__
+        Tensor.__deepcopy__ Tensor.__dlpack__ Tensor.__dlpack_device__ Tensor.as_subclass
+        torch.sym_float torch.sym_int torch.sym_ite torch.sym_max torch.sym_min torch.sym_not
+        torch.sym_sum""",
+    "the size of its result depends on the values, so no limit can be checked": """
+        Tensor.bincount torch.bincount""",
+    "it gives the values themselves, which only .get() may bring back": """Tensor.item
+        Tensor.tolist Tensor.numpy Tensor.__array__ Tensor.__array_wrap__ Tensor.__bool__
+        Tensor.__nonzero__ Tensor.__float__ Tensor.__int__ Tensor.__long__ Tensor.__index__
+        Tensor.__complex__ Tensor.__format__ Tensor.__repr__ Tensor.__len__
+        Tensor.__contains__ Tensor.__reversed__ Tensor.__iter__ Tensor.__hash__""",
+    "it runs a Python function, and code never travels": """Tensor.apply_ Tensor.map_
+        Tensor.map2_ Tensor.register_hook Tensor.register_post_accumulate_grad_hook
+        F.handle_torch_function F.has_torch_function F.has_torch_function_unary
+        F.has_torch_function_variadic F.boolean_dispatch F.assert_int_or_pair torch.autocast""",
+    "it needs a GPU, or a sparse, quantized or packed tensor, which workers do not hold": """
+        Tensor.cuda Tensor.xpu Tensor.ipu Tensor.mtia Tensor.hpu Tensor.mps Tensor.to_mkldnn
+        Tensor.to_sparse Tensor.to_sparse_csr Tensor.to_sparse_csc Tensor.to_sparse_bsr
+        Tensor.to_sparse_bsc Tensor.to_sparse_coo
+        Tensor.coalesce Tensor.sparse_mask Tensor.sparse_resize_ Tensor.resize_as_sparse_
+        Tensor.sparse_resize_and_clear_ Tensor.dequantize Tensor.int_repr Tensor.qscheme
+        Tensor.q_scale Tensor.q_zero_point Tensor.q_per_channel_axis
+        Tensor.q_per_channel_scales Tensor.q_per_channel_zero_points F.grouped_mm
+        F.scaled_mm F.scaled_grouped_mm""",
+}
+EXCLUDED: dict[str, str] = {n: why for why, names in _REASONS.items() for n in names.split()}
+# Prefixes excluded whole, for the same reasons: GPU kernels, quantization, packed weights.
+_EXCLUDED_PREFIXES = ("torch.miopen", "torch.fbgemm", "torch.quantize", "torch.quantized",
+                      "torch.q_", "torch.fake_quantize", "torch.fused_moving", "torch.choose_q",
+                      "torch.dequantize", "torch.int_repr", "torch.sym_", "torch._")  # fmt: skip
+
+_SPACES = {torch: "torch.", torch.functional: "torch.", torch.linalg: "torch.linalg.",
+           torch.special: "torch.special.", torch.fft: "torch.fft."}  # fmt: skip
+# Operators torch does not list as interceptable, yet are, and random ``*_like`` functions.
+_EXTRA = "Tensor.__pow__ Tensor.__rtruediv__ Tensor.__itruediv__ Tensor.__ipow__ \
+Tensor.__neg__ Tensor.__pos__ Tensor.__abs__ torch.rand_like torch.randn_like torch.randint_like"
+# Attribute access travels as operations too (``w.grad``, ``w.data = ...``, ``w.T``).
+_GETTERS = "grad data T mT H mH real imag".split()
+_SETTERS = ("grad", "data", "requires_grad")
 
 
-def _set_grad(t: torch.Tensor, value: torch.Tensor | None) -> None:
-    t.grad = value
+def _zeroed(make: Callable) -> Callable:
+    """``make`` (an ``empty`` kind), giving zeros: never memory another tensor left behind."""
+
+    def zeros(*args, **kwargs):
+        return make(*args, **kwargs).zero_()
+
+    return zeros
 
 
-def _set_data(t: torch.Tensor, value: torch.Tensor) -> None:
-    t.data = value
+def _setter(attr: str) -> Callable:
+    def set_attribute(t: torch.Tensor, value: object) -> None:
+        setattr(t, attr, value)
 
-
-def _set_requires_grad(t: torch.Tensor, value: bool) -> None:
-    t.requires_grad = value
+    return set_attribute
 
 
 def _build() -> dict[str, Callable]:
-    ops: dict[str, Callable] = {}
-    for name in _METHODS:
-        if hasattr(torch.Tensor, name):
-            ops[f"Tensor.{name}"] = getattr(torch.Tensor, name)
-    for name in _TORCH:
-        if hasattr(torch, name):
-            ops[f"torch.{name}"] = getattr(torch, name)
-    for name in _FUNCTIONAL:
-        if hasattr(F, name):
-            ops[f"F.{name}"] = getattr(F, name)
-    # Attribute access travels as operations too (``w.grad``, ``w.data``, ``w.T``).
-    for attr in ("grad", "data", "T", "mT", "H", "real", "imag"):
+    overridable = get_overridable_functions()
+    found: list[tuple[str, object]] = []
+    for space, prefix in _SPACES.items():  # (named as their module names them)
+        mine = {id(f) for f in overridable.get(space, ())}  # (all alive: torch's functions)
+        found += [(prefix + n, f) for n in dir(space) if id(f := getattr(space, n)) in mine]
+    found += [(f"F.{n}", getattr(F, n)) for n in dir(F) if _is_function(getattr(F, n))]
+    operators = {f.__name__ for f in overridable[torch.Tensor] if hasattr(f, "__name__")}
+    for n in dir(torch.Tensor):  # methods; of the dunders, only torch's operators
+        if (n in operators or not n.startswith("_")) and callable(getattr(torch.Tensor, n)):
+            found.append((f"Tensor.{n}", getattr(torch.Tensor, n)))
+    for name in _EXTRA.split():
+        space, attr = name.rsplit(".", 1)
+        found.append((name, getattr(torch.Tensor if space == "Tensor" else torch, attr)))
+    ops = {}
+    for name, fn in found:
+        private = name.split(".")[-1].startswith("_") and not name.endswith("__")
+        if not private and name not in EXCLUDED and not name.startswith(_EXCLUDED_PREFIXES):
+            ops.setdefault(name, fn)
+    ops["Tensor.new_empty"] = _zeroed(torch.Tensor.new_empty)
+    ops["torch.empty_like"] = _zeroed(torch.empty_like)
+    for attr in _GETTERS:
         ops[f"Tensor.{attr}.__get__"] = getattr(torch.Tensor, attr).__get__
-    ops["Tensor.grad.__set__"] = _set_grad
-    ops["Tensor.data.__set__"] = _set_data
-    ops["Tensor.requires_grad.__set__"] = _set_requires_grad
+    for attr in _SETTERS:
+        ops[f"Tensor.{attr}.__set__"] = _setter(attr)
     return ops
+
+
+def _is_function(obj: object) -> bool:
+    return callable(obj) and not isinstance(obj, type) and "torch" in (obj.__module__ or "")
 
 
 OPS: dict[str, Callable] = _build()
 
 # Reverse lookup, from what ``__torch_function__`` receives to the name that travels.
-# Property getters and setters arrive as fresh method-wrappers; they are named separately.
+# (Property getters and setters arrive as fresh method-wrappers: ``name_of`` names them.)
 NAMES: dict[object, str] = {}
 for _name, _fn in OPS.items():
     if not _name.endswith(("__get__", "__set__")):
         NAMES.setdefault(_fn, _name)
+NAMES[torch.Tensor.new_empty] = "Tensor.new_empty"
+NAMES[torch.empty_like] = "torch.empty_like"
 
 
 def name_of(func: Callable) -> str:
@@ -124,10 +151,12 @@ def lookup(name: str) -> Callable:
     """The callable for an allowed operation name; anything else is refused."""
     fn = OPS.get(name) if isinstance(name, str) else None
     if fn is None:
+        why = EXCLUDED.get(name) if isinstance(name, str) else None
         raise OperationNotAllowedError(
-            f"the operation {name!r} is not on fedlab's allowlist, so no worker will run it. "
-            "Workers only run tensor arithmetic, shape, reduction, autograd and layer "
-            "operations; to use something else, .get() the tensor and run it locally."
+            f"the operation {name!r} is not on fedlab's allowlist, so no worker will run it"
+            + (f": {why}. " if why else ". ")
+            + "Workers run tensor arithmetic, shape, reduction, linear algebra, autograd and "
+            "layer operations; to use something else, .get() the tensor and run it locally."
         )
     return fn
 

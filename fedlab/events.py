@@ -1,29 +1,35 @@
 """Events that workers publish: messages on the wire and changes to object stores.
 
-The visualisation and the grader subscribe here; the core never imports them.
-Publishing costs one truth test when nobody listens. When a lone panel does, a loop
-of sends makes about six events per iteration: the core publishes the frequent ones
-with ``publish_message``/``_stored``/``_deleted``, which are then the panel's own
-``Direct`` handlers (no event object is built); otherwise they build the event.
+The visualisation and the grader subscribe here; the core never imports them. A worker
+publishes a ``MessageEvent`` for each message it sends and each reply it gets, and a
+store publishes ``ObjectStored``, ``ObjectDeleted`` and ``StoreCleared``. Publishing costs
+one truth test (``if bus:``) when nobody listens. Summaries are worked out only when a
+subscriber reads them.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
+
+import torch
 
 _now = time.perf_counter
 
 
-# How a message or a stored object is summarised (set by ``fedlab.worker``): computed
-# only when a subscriber reads ``summary``, so that a listening panel costs little.
-describe_message: Callable[[Any], tuple[str, str, tuple[int, ...]]] | None = None
-describe_object: Callable[[Any], tuple[str, str]] | None = None
+def describe(obj: Any) -> tuple[str, str]:
+    """A stored object's kind and summary: ``("tensor", "int64[5]")`` or ``("pointer", ...)``."""
+    if isinstance(obj, torch.Tensor):
+        return "tensor", f"{str(obj.dtype).removeprefix('torch.')}{list(obj.shape)}"
+    location = getattr(obj, "location_id", None)  # a pointer (``fedlab.pointer``)
+    if location is not None:
+        return "pointer", f"-> {location}:{obj.id_at_location}"
+    return type(obj).__name__, ""
 
 
 class _Event:
-    """Slotted, read-only-by-convention event records (cheap to make: one per message)."""
+    """Slotted, read-only-by-convention records, equal when their ``_compare`` fields are."""
 
     __slots__ = ()
     _compare: tuple[str, ...] = ()
@@ -44,55 +50,29 @@ class _Event:
 class MessageEvent(_Event):
     """A message went from ``sender`` to ``receiver`` (``kind``: ``send``, ``op``, ``reply``...).
 
-    ``summary`` (one line) and ``ids`` (the object ids it names) are worked out from
-    ``payload``, the decoded message, when first read. ``time`` is when it was sent
+    ``payload`` is the message itself; ``summary`` (one line) and ``ids`` (the object ids
+    it names) are read off it when first asked. ``time`` is when it was sent
     (``time.perf_counter``); a reply's ``elapsed`` is the round trip in seconds.
     """
 
-    __slots__ = (
-        "_ids",
-        "_summary",
-        "elapsed",
-        "kind",
-        "nbytes",
-        "payload",
-        "receiver",
-        "sender",
-        "time",
-    )
+    __slots__ = ("_ids", "_summary", "elapsed", "kind", "nbytes", "payload", "receiver",
+                 "sender", "time")  # fmt: skip
     _compare = ("kind", "sender", "receiver", "nbytes", "summary", "ids")
 
-    def __init__(
-        self,
-        kind: str,
-        sender: str,
-        receiver: str,
-        nbytes: int,
-        summary: str | None = None,
-        ids: tuple[int, ...] | None = None,
-        payload: Any = None,
-        time: float | None = None,
-        elapsed: float | None = None,
-    ) -> None:
-        self.kind = kind
-        self.sender = sender
-        self.receiver = receiver
-        self.nbytes = nbytes
-        self._summary = summary
-        self._ids = ids
-        self.payload = payload
+    def __init__(self, kind: str, sender: str, receiver: str, nbytes: int,
+                 summary: str | None = None, ids: tuple[int, ...] | None = None,
+                 payload: Any = None, time: float | None = None,
+                 elapsed: float | None = None) -> None:  # fmt: skip
+        self.kind, self.sender, self.receiver, self.nbytes = kind, sender, receiver, nbytes
+        self._summary, self._ids, self.payload = summary, ids, payload
         self.time = _now() if time is None else time
         self.elapsed = elapsed
 
     def _describe(self) -> None:
-        if describe_message is not None and self.payload is not None:
-            _, text, ids = describe_message(self.payload)
-        else:
-            text, ids = "", ()
-        if self._summary is None:
-            self._summary = text
-        if self._ids is None:
-            self._ids = ids
+        said = getattr(self.payload, "describe", None)
+        text, ids = said() if said is not None else ("", ())
+        self._summary = text if self._summary is None else self._summary
+        self._ids = ids if self._ids is None else self._ids
 
     @property
     def summary(self) -> str:
@@ -115,39 +95,23 @@ class ObjectStored(_Event):
     __slots__ = ("_kind", "_summary", "id", "obj", "worker")
     _compare = ("worker", "id", "kind", "summary")
 
-    def __init__(
-        self,
-        worker: str,
-        id: int,
-        kind: str | None = None,
-        summary: str | None = None,
-        obj: Any = None,
-    ) -> None:
-        self.worker = worker
-        self.id = id
-        self._kind = kind
-        self._summary = summary
-        self.obj = obj
-
-    def _describe(self) -> None:
-        kind, text = describe_object(self.obj) if describe_object else ("", "")
-        if self._kind is None:
-            self._kind = kind
-        if self._summary is None:
-            self._summary = text
+    def __init__(self, worker: str, id: int, kind: str | None = None,
+                 summary: str | None = None, obj: Any = None) -> None:  # fmt: skip
+        self.worker, self.id, self.obj = worker, id, obj
+        self._kind, self._summary = kind, summary
 
     @property
     def kind(self) -> str:
         """``tensor`` or ``pointer``."""
         if self._kind is None:
-            self._describe()
+            self._kind = describe(self.obj)[0]
         return self._kind
 
     @property
     def summary(self) -> str:
         """dtype and shape of a tensor, or where a pointer points."""
         if self._summary is None:
-            self._describe()
+            self._summary = describe(self.obj)[1]
         return self._summary
 
 
@@ -158,9 +122,7 @@ class ObjectDeleted(_Event):
     _compare = ("worker", "id", "reason")
 
     def __init__(self, worker: str, id: int, reason: str) -> None:
-        self.worker = worker
-        self.id = id
-        self.reason = reason
+        self.worker, self.id, self.reason = worker, id, reason
 
 
 class StoreCleared(_Event):
@@ -170,35 +132,22 @@ class StoreCleared(_Event):
     _compare = ("worker", "ids", "reason")
 
     def __init__(self, worker: str, ids: tuple[int, ...], reason: str) -> None:
-        self.worker = worker
-        self.ids = ids
-        self.reason = reason
+        self.worker, self.ids, self.reason = worker, ids, reason
 
 
 Event = MessageEvent | ObjectStored | ObjectDeleted | StoreCleared
 
 
-class Direct(NamedTuple):
-    """Handlers a subscriber takes events' fields with, instead of event objects."""
-
-    message: Callable[[str, str, str, int, Any, float, float | None], None]
-    stored: Callable[[str, int, Any], None]
-    deleted: Callable[[str, int, str], None]
-
-
 class Subscription:
     """A live subscription; ``close()`` (or leaving a ``with`` block) ends it."""
 
-    def __init__(
-        self, bus: EventBus, callback: Callable[[Event], None], direct: Direct | None = None
-    ) -> None:
+    def __init__(self, bus: EventBus, callback: Callable[[Event], None]) -> None:
         self._bus = bus
         self.callback = callback
-        self.direct = direct
 
     def close(self) -> None:
         """Stop receiving events (safe to call twice)."""
-        self._bus._remove(self)
+        self._bus.subscriptions = tuple(s for s in self._bus.subscriptions if s is not self)
 
     def __enter__(self) -> Subscription:
         return self
@@ -208,40 +157,22 @@ class Subscription:
 
 
 class EventBus:
-    """A list of callbacks that receive every event, in order."""
+    """The subscribers; each receives every event, in order. False while nobody listens."""
 
     def __init__(self) -> None:
         self.subscriptions: tuple[Subscription, ...] = ()
-        # The callbacks alone, rebuilt on (un)subscribe: publishing is on the hot path,
-        # and the core tests ``bus.callbacks`` before it even builds an event.
-        self.callbacks: tuple[Callable[[Event], None], ...] = ()
 
-    def subscribe(
-        self, callback: Callable[[Event], None], *, direct: Direct | None = None
-    ) -> Subscription:
-        """Call ``callback(event)`` for each future event until the subscription closes.
-
-        While it is the only one, the ``direct`` handlers (which must never raise) take
-        the fields of what ``publish_message``/``_stored``/``_deleted`` publish instead.
-        """
-        sub = Subscription(self, callback, direct)
-        self._set((*self.subscriptions, sub))
+    def subscribe(self, callback: Callable[[Event], None]) -> Subscription:
+        """Call ``callback(event)`` for each future event until the subscription closes."""
+        sub = Subscription(self, callback)
+        self.subscriptions = (*self.subscriptions, sub)
         return sub
-
-    def _remove(self, sub: Subscription) -> None:
-        self._set(tuple(s for s in self.subscriptions if s is not sub))
-
-    def _set(self, subscriptions: tuple[Subscription, ...]) -> None:
-        self.subscriptions = subscriptions
-        self.callbacks = tuple(s.callback for s in subscriptions)
-        if self is bus:
-            _route(subscriptions[0].direct if len(subscriptions) == 1 else None)
 
     def publish(self, event: Event) -> None:
         """Deliver ``event`` to every subscriber; a failing subscriber never breaks the core."""
-        for callback in self.callbacks:
+        for sub in self.subscriptions:
             try:
-                callback(event)
+                sub.callback(event)
             except Exception:  # a broken widget must not break a student's training loop
                 pass
 
@@ -251,30 +182,3 @@ class EventBus:
 
 bus = EventBus()
 subscribe = bus.subscribe
-
-
-# The frequent events in their fields' order (the constructors also take summary/ids).
-def _message(kind: str, sender: str, receiver: str, nbytes: int, payload: Any, time: float,
-             elapsed: float | None = None) -> None:  # fmt: skip
-    """Publish a ``MessageEvent``."""
-    bus.publish(MessageEvent(kind, sender, receiver, nbytes, None, None, payload, time, elapsed))
-
-
-def _stored(worker: str, id: int, obj: Any) -> None:
-    """Publish an ``ObjectStored``."""
-    bus.publish(ObjectStored(worker, id, None, None, obj))
-
-
-def _deleted(worker: str, id: int, reason: str) -> None:
-    """Publish an ``ObjectDeleted``."""
-    bus.publish(ObjectDeleted(worker, id, reason))
-
-
-publish_message, publish_stored, publish_deleted = _message, _stored, _deleted
-
-
-def _route(direct: Direct | None) -> None:
-    # Rebound module names (so call them as ``events.publish_message(...)``, never import
-    # them): one call straight into a lone panel's handler, no event, no subscriber loop.
-    global publish_message, publish_stored, publish_deleted
-    publish_message, publish_stored, publish_deleted = direct or (_message, _stored, _deleted)

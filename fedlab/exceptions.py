@@ -51,29 +51,28 @@ class PlanError(FedlabError):
     """A plan could not be built from its function, or was called with the wrong inputs."""
 
 
+class NotYoursError(FedlabError):
+    """A worker was asked to act on an object that the asking worker holds no pointer to."""
+
+
+class LimitError(FedlabError):
+    """An operation would make a result bigger, or take longer, than the worker allows."""
+
+
 class RemoteError(FedlabError):
     """An operation failed on the worker that ran it (the original error is in the message)."""
 
 
 # Remote torch errors keep their builtin type (RuntimeError, ...) so that code written
 # for local tensors catches them as it would locally, and they are still FedlabErrors.
-_REMOTE_BUILTINS = (RuntimeError, ValueError, TypeError, IndexError, ZeroDivisionError)
-_remote_classes: dict[str, type[RemoteError]] = {}
-
-
-def remote_error_class(builtin_name: str) -> type[RemoteError]:
-    """The RemoteError subclass that also derives from the named builtin exception."""
-    cls = _remote_classes.get(builtin_name)
-    if cls is None:
-        base = next((b for b in _REMOTE_BUILTINS if b.__name__ == builtin_name), None)
-        bases: tuple[type, ...] = (RemoteError,) if base is None else (RemoteError, base)
-        cls = type(f"Remote{builtin_name}", bases, {"__module__": __name__})
-        _remote_classes[builtin_name] = cls
-    return cls
-
+# One class per builtin, made here: a peer naming other kinds cannot grow this table.
+_REMOTE: dict[str, type[RemoteError]] = {
+    b.__name__: type(f"Remote{b.__name__}", (RemoteError, b), {"__module__": __name__})
+    for b in (RuntimeError, ValueError, TypeError, IndexError, ZeroDivisionError, KeyError)
+}
 
 # The fedlab errors that travel from a worker back to the caller under their own name.
-TRAVELLING = {
+TRAVELLING: dict[str, type[FedlabError]] = {
     cls.__name__: cls
     for cls in (
         TensorsNotCollocatedException,
@@ -86,13 +85,21 @@ TRAVELLING = {
         StatefulOptimizerError,
         WorkerDiedError,
         PlanError,
+        NotYoursError,
+        LimitError,
     )
 }
 
 
+def kind_of(error: BaseException) -> str:
+    """The name an error travels under: a torch error, even relayed, keeps its builtin's."""
+    if isinstance(error, FedlabError) and not isinstance(error, RemoteError):
+        return type(error).__name__
+    builtins = (c.__name__ for c in type(error).__mro__ if c.__module__ == "builtins")
+    return next((n for n in builtins if n in _REMOTE), "RemoteError")
+
+
 def rebuild(kind: str, message: str) -> FedlabError:
-    """Turn an error reply (class name and message) back into an exception object."""
-    cls = TRAVELLING.get(kind)
-    if cls is not None:
-        return cls(message)
-    return remote_error_class(kind)(message)
+    """Turn an error reply (its kind and message) back into an exception object."""
+    cls = TRAVELLING.get(kind) or _REMOTE.get(kind) or RemoteError
+    return cls(message)

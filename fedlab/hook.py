@@ -1,9 +1,8 @@
-"""Torch integration: ``TorchHook`` adds fedlab's methods and creates the local worker.
+"""Torch integration: ``TorchHook`` adds fedlab's methods to torch and creates the worker ``me``.
 
-``TorchHook`` only *adds* methods (``send``, ``get``, ``move``, ...) to ``torch.Tensor``
-and ``nn.Module``; it replaces no torch function, so plain tensors pay nothing. The
-pointer wrapper lives in ``fedlab.wrapper`` and the dispatch of torch calls on
-pointers in ``fedlab.dispatch``; their public names are re-exported here.
+``TorchHook`` only *adds* methods (``send``, ``get``, ``move`` to ``torch.Tensor``; the
+model methods of ``fedlab.module`` to ``nn.Module``); it replaces no torch function, so
+plain tensors pay nothing.
 """
 
 from __future__ import annotations
@@ -13,65 +12,12 @@ from typing import Any
 
 import torch
 
-from fedlab import messages as m
-from fedlab import worker
-from fedlab.dispatch import LOCAL, dispatch, run_remote
+from fedlab import module, worker
 from fedlab.exceptions import PointerChainError
-from fedlab.pointer import PointerTensor
-from fedlab.worker import BaseWorker, VirtualWorker
-from fedlab.wrapper import (
-    MultiWrapper,
-    ParameterWrapper,
-    Wrapper,
-    _child,
-    _empty,
-    _live_child,
-    _workers_arg,
-    _wrap_multi,
-    is_pointer,
-    wrap,
-)
-
-__all__ = [
-    "LOCAL",
-    "MultiWrapper",
-    "ParameterWrapper",
-    "TorchHook",
-    "Wrapper",
-    "_child",
-    "_empty",
-    "_live_child",
-    "_tensor_send",
-    "_workers_arg",
-    "dispatch",
-    "is_pointer",
-    "local_worker",
-    "run_remote",
-    "wrap",
-]
+from fedlab.worker import BaseWorker, VirtualWorker, all_workers
+from fedlab.wrapper import send_tensor
 
 _hook: TorchHook | None = None
-
-
-def _tensor_send(self: torch.Tensor, *workers: Any) -> torch.Tensor:
-    """Send a copy of this tensor to one worker (a pointer) or several (a multi-pointer)."""
-    __tracebackhide__ = True
-    if isinstance(self, Wrapper):  # reached through torch.Tensor.send on a subclass
-        return Wrapper.send(self, *workers)
-    dests = _workers_arg(workers)
-    me = local_worker()
-    if len(dests) > 1:
-        if len({d.id for d in dests}) != len(dests):
-            raise TypeError("each worker can appear once in x.send(...)")
-        return _wrap_multi({d.id: _tensor_send(self, d) for d in dests})
-    dest = dests[0]
-    if dest is me:
-        raise PointerChainError("this tensor is already here on me; send it to another worker")
-    new_id = me.send_msg(m.SendObject(self.detach() if not self.is_leaf else self), dest)
-    ptr = PointerTensor(me, dest.id, new_id, self.shape, self.dtype, self.requires_grad)
-    if not self.is_leaf or self.grad is None:  # (a gradient travels with a leaf)
-        ptr.knows_no_grad()
-    return wrap(ptr)
 
 
 def _tensor_get(self: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
@@ -89,13 +35,6 @@ def _tensor_move(self: torch.Tensor, dest: Any) -> torch.Tensor:
     raise PointerChainError("this tensor is here on me: use x.send(worker) to give it away")
 
 
-def local_worker() -> BaseWorker:
-    """The local worker ``me`` (made by ``TorchHook``)."""
-    if _hook is None:
-        raise RuntimeError("hook torch first: hook = sy.TorchHook(torch)")
-    return _hook.local_worker
-
-
 class TorchHook:
     """Adds fedlab's methods to torch and creates the local worker ``me``."""
 
@@ -108,9 +47,8 @@ class TorchHook:
             return _hook
         return super().__new__(cls)
 
-    def __init__(
-        self, torch_module: Any = torch, local_worker: BaseWorker | None = None, **kwargs: Any
-    ) -> None:
+    def __init__(self, torch_module: Any = torch, local_worker: BaseWorker | None = None,
+                 **kwargs: Any) -> None:  # fmt: skip
         global _hook
         if _hook is self:
             return
@@ -119,13 +57,12 @@ class TorchHook:
         self.torch = torch_module
         self.local_worker = local_worker or VirtualWorker(self, id="me")
         self.local_worker.caches_grads = True
-        for w in worker.all_workers():
+        for w in all_workers():
             w.hook = w.hook or self
-        torch.Tensor.send = _tensor_send
+        worker._local[:] = [self.local_worker]
+        torch.Tensor.send = send_tensor
         torch.Tensor.get = _tensor_get
         torch.Tensor.move = _tensor_move
-        from fedlab import module
-
         module.install()
         _hook = self
 

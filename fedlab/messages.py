@@ -1,107 +1,34 @@
-"""Messages between workers: small dataclasses that ``serde`` turns into bytes.
+"""Messages between workers: small named tuples whose annotations are their schema.
 
-They are slotted and not frozen: a frozen dataclass's ``__init__`` costs three times
-as much, and a message is built on every remote operation. Treat them as read-only.
+``serde`` turns them into bytes and checks every decoded field against its annotation.
+Each message has a ``kind`` (the word the message log and the panel show) and a
+``describe()`` that gives a one-line summary and the object ids it names.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from fedlab.serde import install_compact, register
+import torch
 
-
-@register(1)
-@dataclass(slots=True)
-class SendObject:
-    """Store ``obj`` (a tensor, or a ``PointerRef``) and reply with its new id."""
-
-    obj: Any
+from fedlab.serde import register
 
 
-@register(2)
-@dataclass(slots=True)
-class RunOp:
-    """Run the allowlisted operation ``op`` on objects of the receiver's store."""
-
-    op: str
-    args: tuple
-    kwargs: dict
-    grad_enabled: bool
+def _short(op: str) -> str:
+    return op.removeprefix("Tensor.").removeprefix("torch.")
 
 
-@register(3)
-@dataclass(slots=True)
-class Fetch:
-    """Hand the object ``id`` over to the sender (``get``): it leaves the store."""
-
-    id: int
-
-
-@register(4)
-@dataclass(slots=True)
-class Delete:
-    """Drop the object ``id`` (a pointer to it died); unknown ids are ignored."""
-
-    id: int
-    reason: str
-
-
-@register(5)
-@dataclass(slots=True)
-class Move:
-    """Send the object ``id`` straight to worker ``dest`` and reply with its id there."""
-
-    id: int
-    dest: str
-
-
-@register(6)
-@dataclass(slots=True)
-class RemoteGet:
-    """The object ``id`` is a pointer: fetch what it points to into this store."""
-
-    id: int
-
-
-@register(7)
-@dataclass(slots=True)
-class ClearObjects:
-    """Empty the receiver's store."""
-
-    reason: str
-
-
-@register(8)
-@dataclass(slots=True)
-class Reply:
-    """A successful answer."""
-
-    value: Any
-
-
-@register(9)
-@dataclass(slots=True)
-class ErrorReply:
-    """A failed request: the error's class name and its message."""
-
-    kind: str
-    message: str
-
-
+# -- records: values inside messages ----------------------------------------------------
 @register(10)
-@dataclass(slots=True)
-class ObjRef:
-    """An operation argument: the object ``id`` in the receiver's store."""
+class ObjRef(NamedTuple):
+    """An operation's argument: the object ``id`` in the receiver's store."""
 
     id: int
 
 
 @register(11)
-@dataclass(slots=True)
-class PointerRef:
-    """A pointer travelling as a value: the receiver gets its own pointer to the same object."""
+class PointerRef(NamedTuple):
+    """A pointer travelling as a value: the receiver gets its own pointer to the object."""
 
     location: str
     id_at_location: int
@@ -112,9 +39,8 @@ class PointerRef:
 
 
 @register(12)
-@dataclass(slots=True)
-class Stored:
-    """An operation's tensor result, kept by the receiver under ``id``."""
+class Stored(NamedTuple):
+    """A tensor result the receiver keeps under ``id`` (``existing``: an argument's id)."""
 
     id: int
     shape: tuple
@@ -124,62 +50,182 @@ class Stored:
     existing: bool
 
 
-@register(13)
-@dataclass(slots=True)
-class Envelope:
-    """A message with its sender and receiver, as it travels."""
-
-    sender: str
-    receiver: str
-    msg: Any
-
-
-@register(14)
-@dataclass(slots=True)
-class ListObjects:
-    """Describe every object in the receiver's store (for views of remote processes)."""
-
-
-@register(15)
-@dataclass(slots=True)
-class RunPlan:
-    """Run a plan's ``steps`` in order on the objects ``inputs``; store and reply ``outputs``.
-
-    ``steps`` is an encoded tuple, each a ``RunOp`` (whose ``Slot`` arguments name earlier
-    values) or a constant tensor; each step's value takes the next slot, after the inputs.
-    ``mutates`` lists the inputs the plan changes in place, restored if a step fails.
-    """
-
-    name: str
-    inputs: tuple
-    steps: bytes
-    outputs: tuple
-    mutates: tuple
-
-
 @register(16)
-@dataclass(slots=True)
-class Slot:
+class Slot(NamedTuple):
     """A plan's value: slot ``index`` (inputs first, then one per step); ``part`` of a tuple."""
 
     index: int
     part: int
 
 
-KINDS = {
-    SendObject: "send",
-    RunOp: "op",
-    Fetch: "fetch",
-    Delete: "delete",
-    Move: "move",
-    RemoteGet: "remote_get",
-    ClearObjects: "clear",
-    ListObjects: "list",
-    RunPlan: "plan",
-    Reply: "reply",
-    ErrorReply: "error",
-}
+# -- messages ---------------------------------------------------------------------------
+@register(1)
+class SendObject(NamedTuple):
+    """Store ``obj`` for ``holder`` (None: the sender) and reply with its new id."""
 
-install_compact(
-    ObjRef=ObjRef, Stored=Stored, Envelope=Envelope, RunOp=RunOp, Reply=Reply, Delete=Delete
-)
+    obj: torch.Tensor | PointerRef
+    holder: str | None = None
+    kind = "send"
+
+    def describe(self) -> tuple[str, tuple[int, ...]]:
+        """A one-line summary and the object ids named."""
+        o = self.obj
+        if type(o) is PointerRef:
+            return f"pointer -> {o.location}:{o.id_at_location}", ()
+        return f"{str(o.dtype).removeprefix('torch.')}{list(o.shape)}", ()
+
+
+@register(2)
+class RunOp(NamedTuple):
+    """Run the allowlisted operation ``op`` on objects of the receiver's store."""
+
+    op: str
+    args: tuple
+    kwargs: dict
+    grad_enabled: bool
+    kind = "op"
+
+    def describe(self) -> tuple[str, tuple[int, ...]]:
+        """A one-line summary and the object ids named."""
+        return _short(self.op), refs((self.args, self.kwargs))
+
+
+@register(3)
+class Fetch(NamedTuple):
+    """Hand the object ``id`` over to the sender (``get``): it leaves the store."""
+
+    id: int
+    kind = "fetch"
+
+    def describe(self) -> tuple[str, tuple[int, ...]]:
+        """A one-line summary and the object ids named."""
+        return f"id {self.id}", (self.id,)
+
+
+@register(4)
+class Delete(NamedTuple):
+    """Drop the object ``id`` (a pointer to it died); unknown ids are ignored."""
+
+    id: int
+    reason: str
+    kind = "delete"
+    describe = Fetch.describe
+
+
+@register(5)
+class Move(NamedTuple):
+    """Send the object ``id`` straight to worker ``dest`` and reply with its id there."""
+
+    id: int
+    dest: str
+    kind = "move"
+
+    def describe(self) -> tuple[str, tuple[int, ...]]:
+        """A one-line summary and the object ids named."""
+        return f"id {self.id} -> {self.dest}", (self.id,)
+
+
+@register(6)
+class RemoteGet(NamedTuple):
+    """The object ``id`` is a pointer: fetch what it points to into this store."""
+
+    id: int
+    kind = "remote_get"
+    describe = Fetch.describe
+
+
+@register(7)
+class ClearObjects(NamedTuple):
+    """Empty the receiver's store of the objects the sender holds."""
+
+    reason: str
+    kind = "clear"
+
+    def describe(self) -> tuple[str, tuple[int, ...]]:
+        """A one-line summary and the object ids named."""
+        return self.reason, ()
+
+
+@register(17)
+class Forward(NamedTuple):
+    """The sender's object ``id`` goes to ``holder`` (it gets a pointer there, on ``dest``).
+
+    How a pointer changes hands: the location itself gives ``dest`` a pointer to its
+    object and makes ``dest`` its holder (``dest`` is the location: ``holder`` holds it).
+    """
+
+    id: int
+    dest: str
+    holder: str
+    kind = "forward"
+
+    def describe(self) -> tuple[str, tuple[int, ...]]:
+        """A one-line summary and the object ids named."""
+        return f"id {self.id} -> {self.dest}", (self.id,)
+
+
+@register(15)
+class RunPlan(NamedTuple):
+    """Run a plan's ``steps`` in order on the objects ``inputs``; store and reply ``outputs``.
+
+    Each step is a ``RunOp`` (whose ``Slot`` arguments name earlier values) or a constant
+    tensor; each step's value takes the next slot, after the inputs.
+    """
+
+    name: str
+    inputs: tuple
+    steps: tuple
+    outputs: tuple
+    kind = "plan"
+
+    def describe(self) -> tuple[str, tuple[int, ...]]:
+        """A one-line summary and the object ids named."""
+        ops = sum(1 for s in self.steps if type(s) is RunOp)
+        return f"plan {self.name} ({ops} ops)", refs(self.inputs)
+
+
+@register(8)
+class Reply(NamedTuple):
+    """A successful answer."""
+
+    value: Any
+    kind = "reply"
+
+    def describe(self) -> tuple[str, tuple[int, ...]]:
+        """A one-line summary and the object ids named."""
+        v = self.value
+        if isinstance(v, torch.Tensor):
+            return SendObject(v).describe()
+        if type(v) is PointerRef:
+            return f"pointer -> {v.location}:{v.id_at_location}", ()
+        stored = [v] if type(v) is Stored else v if type(v) is tuple else []
+        if stored and all(type(s) is Stored for s in stored):
+            return "stored " + ", ".join(str(s.id) for s in stored), tuple(s.id for s in stored)
+        if type(v) is int:
+            return f"id {v}", (v,)
+        return "", ()
+
+
+@register(9)
+class ErrorReply(NamedTuple):
+    """A failed request: the error's class name and its message."""
+
+    error: str
+    message: str
+    kind = "error"
+
+    def describe(self) -> tuple[str, tuple[int, ...]]:
+        """A one-line summary and the object ids named."""
+        return self.error, ()
+
+
+def refs(value: Any) -> tuple[int, ...]:
+    """The ids of every ``ObjRef`` in a (nested) value, in order."""
+    t = type(value)
+    if t is ObjRef:
+        return (value.id,)
+    if t is tuple or t is list:
+        return tuple(i for v in value for i in refs(v))
+    if t is dict:
+        return refs(tuple(value.values()))
+    return ()

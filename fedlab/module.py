@@ -13,18 +13,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from fedlab.dispatch import empty
 from fedlab.exceptions import PointerChainError, StatefulOptimizerError
-from fedlab.hook import (
-    ParameterWrapper,
-    Wrapper,
-    _child,
-    _empty,
-    _tensor_send,
-    _workers_arg,
-    is_pointer,
-    run_remote,
-)
 from fedlab.worker import BaseWorker
+from fedlab.wrapper import ParameterWrapper, Wrapper, is_pointer, send_tensor, workers_arg
 
 _HOME = "_fedlab_home_class"
 
@@ -42,7 +34,7 @@ def _become_pointer(t: torch.Tensor, w: Wrapper) -> None:
     home = type(t)
     with torch.no_grad():
         t.grad = None
-        t.data = _empty(t.dtype)  # the values now live on the worker, not here
+        t.data = empty(t.dtype)  # the values now live on the worker, not here
     t.__class__ = ParameterWrapper if isinstance(t, nn.Parameter) else Wrapper
     t.__dict__[_HOME] = home
     t.__dict__["child"] = ptr
@@ -66,14 +58,14 @@ def location(self: nn.Module) -> BaseWorker | None:
     """The worker that holds this model's parameters (None when they are here)."""
     for t in _tensors(self):
         if is_pointer(t):
-            return _child(t).location
+            return t.child.location
     return None
 
 
 def send(self: nn.Module, *workers: Any) -> nn.Module:
     """Send every parameter and buffer to the worker, in place, and return the model."""
     __tracebackhide__ = True
-    dests = _workers_arg(workers)
+    dests = workers_arg(workers)
     if len(dests) > 1:
         raise PointerChainError(
             "a model goes to one worker at a time; for a second worker, send a copy: "
@@ -91,7 +83,7 @@ def send(self: nn.Module, *workers: Any) -> nn.Module:
         )
     # Send everything before changing anything: a failure leaves the model as it was
     # (the wrappers already made die here, and their objects are deleted on dest).
-    wrappers = [_tensor_send(t, dest) for t in tensors]
+    wrappers = [send_tensor(t, dest) for t in tensors]
     for t, w in zip(tensors, wrappers):
         _become_pointer(t, w)
     return self
@@ -110,12 +102,12 @@ def get(self: nn.Module) -> nn.Module:
 def move(self: nn.Module, dest: Any) -> nn.Module:
     """Send the model's parameters from where they are straight to ``dest``; returns the model."""
     __tracebackhide__ = True
-    dest = _workers_arg((dest,))[0]
+    dest = workers_arg((dest,))[0]
     if location(self) is None:
         return send(self, dest)
     for t in _tensors(self):
         if is_pointer(t):
-            if dest.id == _child(t).owner.id:
+            if dest.id == t.child.owner.id:
                 _become_local(t, Wrapper.get(t))
             else:
                 Wrapper.move(t, dest)
@@ -124,16 +116,15 @@ def move(self: nn.Module, dest: Any) -> nn.Module:
 
 def copy(self: nn.Module) -> nn.Module:
     """A copy of the model, on the same worker as the model (values, not gradients)."""
-    memo: dict[int, Any] = {}
+    memo: dict[int, Any] = {}  # (keyed by the model's own tensors, alive throughout)
     for t in _tensors(self):
         if not is_pointer(t):
             continue
-        remote = run_remote("Tensor.detach", (t,), {})
-        remote = run_remote("Tensor.clone", (remote,), {})
-        if _child(t).requires_grad:
-            remote = run_remote("Tensor.requires_grad_", (remote,), {})
+        remote = t.detach().clone()
+        if t.child.requires_grad:
+            remote = remote.requires_grad_()
         if isinstance(t, nn.Parameter):
-            fresh = nn.Parameter(_empty(t.dtype).clone(), requires_grad=_child(t).requires_grad)
+            fresh = nn.Parameter(empty(t.dtype).clone(), requires_grad=t.child.requires_grad)
             _become_pointer(fresh, remote)
             memo[id(t)] = fresh
         else:
@@ -150,13 +141,13 @@ def _check_optimizer_state(optimizer: torch.optim.Optimizer, args: Any, kwargs: 
             state = optimizer.state.get(p)
             if not state:
                 continue
-            where = _child(p).location_id if is_pointer(p) else "me"
+            where = p.child.location_id if is_pointer(p) else "me"
             for key, value in state.items():
                 if not isinstance(value, torch.Tensor) or (
                     value.dim() == 0 and not is_pointer(value)
                 ):
                     continue  # step counters are local scalars by design
-                held = _child(value).location_id if is_pointer(value) else "me"
+                held = value.child.location_id if is_pointer(value) else "me"
                 if held != where:
                     raise StatefulOptimizerError(
                         f"{type(optimizer).__name__} keeps state ({key!r}) for this parameter "

@@ -19,13 +19,13 @@ from typing import Any
 import torch
 from torch.overrides import TorchFunctionMode
 
-from fedlab import allowlist, worker
+from fedlab import allowlist, pointer, worker
 from fedlab import messages as m
-from fedlab.dispatch import LOCAL, _from_reply, _not_collocated
-from fedlab.exceptions import PlanError, SerdeError
+from fedlab.dispatch import LOCAL
+from fedlab.exceptions import PlanError, SerdeError, TensorsNotCollocatedException
 from fedlab.planrun import callables, replay, resolve
-from fedlab.serde import DTYPE_NAMES, encode
-from fedlab.wrapper import MultiWrapper, Wrapper, _child, _live_child
+from fedlab.serde import DTYPE_NAMES, encode_value
+from fedlab.wrapper import MultiWrapper, Wrapper, usable, wrap
 
 # Metadata a traced function may ask (shape, dtype, ...): the same for every call, so it
 # is answered while tracing. Whatever reads values (``item``, ``bool``, printing) is not.
@@ -51,26 +51,31 @@ class _Tracer(TorchFunctionMode):
     def __init__(self, plan: str) -> None:
         super().__init__()
         self.plan = plan
-        self.slots: dict[int, m.Slot] = {}  # id(tensor) -> the slot that holds it
-        self.keep: list = []  # every tracked tensor, so that no id is reused while tracing
+        # The slot of each tracked tensor: id(tensor) -> (tensor, slot). The tensor is kept
+        # in the entry, so its id is never reused while tracing, and checked on lookup.
+        self.slots: dict[int, tuple[torch.Tensor, m.Slot]] = {}
         self.steps: list = []
         self.count = 0
         # Attribute reads (``p.grad``) since the last operation: read again, same answer.
-        self.reads: dict[tuple[str, int], Any] = {}
-        self.fake: set[int] = set()  # the zero gradients given to examples (see _example)
+        self.reads: list[tuple[str, torch.Tensor, Any]] = []
+        self.fake: list[torch.Tensor] = []  # the zero gradients given to examples (_example)
+
+    def slot(self, value: torch.Tensor) -> m.Slot | None:
+        """The slot that holds ``value``, if it is tracked."""
+        entry = self.slots.get(id(value))
+        return entry[1] if entry is not None and entry[0] is value else None
 
     def add(self, value: Any, read: bool = False) -> None:
         """``value`` takes the next slot (a tuple's tensors take its parts)."""
         index, self.count = self.count, self.count + 1
         parts = enumerate(value) if isinstance(value, (tuple, list)) else [(-1, value)]
         for j, v in parts:  # (an in-place step's result keeps its name; a read, the latest)
-            if isinstance(v, torch.Tensor) and (read or id(v) not in self.slots):
-                self.slots[id(v)] = m.Slot(index, j)
-                self.keep.append(v)
+            if isinstance(v, torch.Tensor) and (read or self.slot(v) is None):
+                self.slots[id(v)] = (v, m.Slot(index, j))
 
     def ref(self, value: Any) -> Any:
         """``value`` as a step names it: tracked tensors by slot; others become constants."""
-        if isinstance(value, torch.Tensor) and id(value) in self.fake:
+        if isinstance(value, torch.Tensor) and any(value is f for f in self.fake):
             raise PlanError(
                 f"the plan {self.plan} uses the gradient of an input before any backward in "
                 "the plan, but on the worker that tensor may have no gradient yet (`if w.grad "
@@ -78,12 +83,12 @@ class _Tracer(TorchFunctionMode):
                 "with opt.zero_grad() or `w.grad = None`, which work either way."
             )
         if isinstance(value, torch.Tensor):
-            slot = self.slots.get(id(value))
+            slot = self.slot(value)
             if slot is None:  # made by the function itself: it travels, as it is now
                 const = value.detach().clone().requires_grad_(value.requires_grad)
                 self.steps.append(const)
                 self.add(value)
-                slot = self.slots[id(value)]
+                slot = self.slot(value)
             return slot
         t = type(value)
         if t is tuple or t is list:
@@ -99,7 +104,7 @@ class _Tracer(TorchFunctionMode):
                 "works on its inputs only: pass the pointer as an argument of the plan."
             )
         if isinstance(value, torch.Tensor):
-            return id(value) in self.slots
+            return self.slot(value) is not None
         if isinstance(value, (tuple, list)):
             return any([self.involved(v) for v in value])
         if isinstance(value, dict):
@@ -116,9 +121,10 @@ class _Tracer(TorchFunctionMode):
         if name not in allowlist.OPS:
             raise PlanError(_refusal(self.plan, name))
         read = name.endswith(".__get__")
-        key = (name, id(args[0])) if read else None
-        if key in self.reads:
-            return func(*args, **kwargs)  # (``p.grad`` again, nothing ran since: no new step)
+        if read:  # (``p.grad`` again, nothing ran since: no new step, the same answer)
+            seen = next((r for n, a, r in self.reads if n == name and a is args[0]), None)
+            if seen is not None:
+                return seen
         step = m.RunOp(name, self.ref(args), self.ref(kwargs), torch.is_grad_enabled())
         result = func(*args, **kwargs)
         if read and result is None:
@@ -130,7 +136,7 @@ class _Tracer(TorchFunctionMode):
             self.fake.clear()  # gradients from here on are the plan's own
         self.add(result, read)
         if read:
-            self.reads[key] = result
+            self.reads.append((name, args[0], result))
         else:
             self.reads.clear()
         return result
@@ -156,7 +162,7 @@ def _example(value: Any) -> torch.Tensor:
     if isinstance(value, MultiWrapper):
         raise PlanError("a plan runs on one worker: call it with that worker's pointers")
     if isinstance(value, Wrapper):
-        ptr = _live_child(value)
+        ptr = usable(value)
         t = torch.zeros(ptr.shape, dtype=ptr.dtype).requires_grad_(ptr.requires_grad)
     elif isinstance(value, torch.Tensor):
         t = value.detach().clone().requires_grad_(value.requires_grad)
@@ -171,13 +177,8 @@ def _example(value: Any) -> torch.Tensor:
     return t
 
 
-def _state(t: torch.Tensor) -> tuple:
-    g = t.grad
-    return t._version, t.requires_grad, id(g), None if g is None else g._version
-
-
 def _signature(t: Any) -> tuple:
-    c = _live_child(t) if isinstance(t, Wrapper) else t
+    c = usable(t) if isinstance(t, Wrapper) else t
     return tuple(c.shape), c.dtype, bool(c.requires_grad)
 
 
@@ -194,9 +195,7 @@ class Plan:
         self.name = name or getattr(fn, "__name__", "plan")
         self.steps: tuple = ()
         self.outputs: tuple = ()
-        self.mutates: tuple = ()
         self.signature: tuple | None = None
-        self._wire = b""  # the steps, encoded
         self._fns: list = []  # the steps' callables, for replaying here
         self._returns = "none"  # "none", "one" or "many": how outputs come back
 
@@ -209,12 +208,11 @@ class Plan:
         """Trace the function on copies of ``args`` (tensors, or pointers: zeros like them)."""
         __tracebackhide__ = True
         examples = [_example(a) for a in args]
-        before = [_state(e) for e in examples]
         tracer = _Tracer(self.name)
         for a, e in zip(args, examples):
             tracer.add(e)
             if e.grad is not None and (isinstance(a, Wrapper) or a.grad is None):
-                tracer.fake.add(id(e.grad))
+                tracer.fake.append(e.grad)
         with tracer:
             out = self.fn(*examples)
         if out is None:
@@ -228,17 +226,16 @@ class Plan:
                 f"the plan {self.name} returns a {type(out).__name__}; a plan returns a tensor, "
                 "a tuple of tensors or nothing (values would be read on the worker)"
             )
-        if len({id(o) for o in outs}) != len(outs):
+        if any(o is p for i, o in enumerate(outs) for p in outs[:i]):
             raise PlanError(f"the plan {self.name} returns the same tensor twice; return it once")
         outputs = tuple(tracer.ref(o) for o in outs)
         steps = tuple(tracer.steps)
-        try:  # encoded once: each call sends these bytes (and a worker decodes them once)
-            self._wire = encode(steps)
+        try:  # (what it would send: a constant fedlab cannot send is refused now)
+            encode_value(steps)
         except SerdeError as e:
             raise PlanError(f"the plan {self.name} cannot travel: {e}") from None
         self.steps, self.outputs, self._returns = steps, outputs, returns
-        self._fns = callables(steps)
-        self.mutates = tuple(i for i, (e, b) in enumerate(zip(examples, before)) if _state(e) != b)
+        self._fns = callables(steps, len(examples))
         self.signature = tuple(_signature(e) for e in examples)
         return self
 
@@ -252,16 +249,23 @@ class Plan:
         if not ptrs:
             slots = replay(list(args), self.steps, self._fns)
             return self._shape([resolve(s, slots) for s in self.outputs])
-        loc = _child(ptrs[0]).location_id
+        loc = ptrs[0].child.location_id
         for a in args:
-            if not isinstance(a, Wrapper) or _child(a).location_id != loc:
-                raise _not_collocated(f"plan {self.name}", ptrs[0], a)
-        owner = _child(ptrs[0]).owner
-        refs = tuple(m.ObjRef(_live_child(a).id_at_location) for a in args)
+            if not isinstance(a, Wrapper) or a.child.location_id != loc:
+                where = f"worker {a.child.location_id}" if isinstance(a, Wrapper) else "me"
+                raise TensorsNotCollocatedException(
+                    f"the plan {self.name} runs on one worker, but its inputs are on two "
+                    f"different workers or mix a pointer with a local tensor: one is on {loc}, "
+                    f"another on {where}. Send or move them to the same worker first."
+                )
+        records = [usable(a) for a in args]
+        owner = records[0].owner
         worker.grads_changed()  # a plan may run backward or set a .grad
-        msg = m.RunPlan(self.name, refs, self._wire, self.outputs, self.mutates)
+        refs = tuple(m.ObjRef(p.id_at_location) for p in records)
+        msg = m.RunPlan(self.name, refs, self.steps, self.outputs)
         value = owner.send_msg(msg, worker.get_worker(loc))
-        return self._shape(list(_from_reply(value, owner, loc, ptrs)))
+        out = pointer.results(value, owner, loc, list(zip(records, args)))
+        return self._shape([r if isinstance(r, Wrapper) else wrap(r) for r in out])
 
     def _check(self, args: tuple) -> None:
         __tracebackhide__ = True
@@ -336,9 +340,24 @@ def _used(value: Any, out: set[int]) -> None:
         _used(list(value.values()), out)
 
 
+def _defaults(op: str) -> dict[str, Any]:
+    """The keyword defaults of an operation's Python signature (none for C functions)."""
+    try:
+        params = inspect.signature(allowlist.OPS[op]).parameters.values()
+    except (KeyError, TypeError, ValueError):
+        return {}
+    return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+
+
 def _line(step: m.RunOp, slot: str, names: list[str]) -> str:
     args = [_arg(a, names) for a in step.args]
-    args += [f"{k}={_arg(v, names)}" for k, v in step.kwargs.items()]
+    defaults = _defaults(step.op)  # (arguments left at their defaults are not shown)
+    shown = {
+        k: v
+        for k, v in step.kwargs.items()
+        if not (k in defaults and type(v) is type(defaults[k]) and v == defaults[k])
+    }
+    args += [f"{k}={_arg(v, names)}" for k, v in shown.items()]
     note = "" if step.grad_enabled else "  # no grad"
     to = f"{slot} = " if slot else ""
     if step.op.endswith(".__get__"):

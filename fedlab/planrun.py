@@ -1,8 +1,10 @@
 """Running a plan's steps: here (a local call) or on the worker that received ``RunPlan``.
 
 A worker checks a received plan whole before anything runs: every operation on the
-allowlist, every slot naming an earlier value. If a step then fails, the inputs the plan
-changes in place are put back, so a failed plan leaves the store as it was.
+allowlist, every slot naming an earlier value. Each step then runs as a single operation
+would, within the worker's limits. If a step fails, the worker puts back every input the
+plan could have changed, which it works out from the steps itself (an in-place step, an
+attribute set, a backward), never from the sender: a failed plan leaves the store as it was.
 """
 
 from __future__ import annotations
@@ -11,63 +13,72 @@ from typing import Any
 
 import torch
 
-from fedlab import allowlist, worker
+from fedlab import allowlist, guard
 from fedlab import messages as m
 from fedlab.exceptions import PlanError, SerdeError
-from fedlab.serde import decode
-from fedlab.wrapper import Wrapper
 
 
-def callables(steps: tuple) -> list:
-    """The allowlisted callable of each step (None for a constant)."""
-    return [None if isinstance(s, torch.Tensor) else allowlist.lookup(s.op) for s in steps]
+def callables(steps: tuple, n_inputs: int) -> list:
+    """Each step's allowlisted callable (None for a constant), the plan checked whole first."""
+    fns, count = [], n_inputs
+    for step in steps:
+        if type(step) is m.RunOp:
+            fns.append(allowlist.lookup(step.op))
+            _check_slots((step.args, step.kwargs), count)
+        elif type(step) is torch.Tensor:
+            fns.append(None)
+        else:
+            raise SerdeError("a plan's steps are operations and constant tensors")
+        count += 1
+    return fns
 
 
-def resolve(value: Any, slots: list) -> Any:
-    """``value`` with each ``Slot`` replaced by the value it names."""
+def _check_slots(value: Any, count: int) -> None:
+    t = type(value)
+    if t is m.Slot:
+        if not 0 <= value.index < count:
+            raise SerdeError("a plan's step names a value that does not exist yet")
+    elif t is tuple or t is list:
+        for v in value:
+            _check_slots(v, count)
+    elif t is dict:
+        _check_slots(tuple(value.values()), count)
+    elif t is m.ObjRef or t is m.PointerRef or isinstance(value, torch.Tensor):
+        raise SerdeError("a plan's steps name its own values (slots), not stored objects")
+
+
+def resolve(value: Any, slots: list, tensors: list | None = None) -> Any:
+    """``value`` with each ``Slot`` replaced by the value it names (tensors collected)."""
     t = type(value)
     if t is m.Slot:
         v = slots[value.index]
-        return v if value.part < 0 else v[value.part]
+        v = v if value.part < 0 else v[value.part]
+        if tensors is not None and isinstance(v, torch.Tensor):
+            tensors.append(v)
+        return v
     if t is tuple or t is list:
-        return t(resolve(v, slots) for v in value)
+        return t(resolve(v, slots, tensors) for v in value)
     if t is dict:
-        return {k: resolve(v, slots) for k, v in value.items()}
+        return {k: resolve(v, slots, tensors) for k, v in value.items()}
     return value
 
 
-def _values(values: Any, slots: list) -> list:
-    """``resolve`` for an operation's flat arguments (the usual case), one loop, no calls."""
-    out = []
-    for v in values:
-        t = type(v)
-        if t is m.Slot:
-            v = slots[v.index] if v.part < 0 else slots[v.index][v.part]
-        elif t is tuple or t is list or t is dict:
-            v = resolve(v, slots)
-        out.append(v)
-    return out
-
-
-def replay(inputs: list, steps: tuple, fns: list) -> list:
-    """Run ``steps`` (with their callables ``fns``) on ``inputs``; returns every slot's value."""
-    slots = inputs
-    was = grad = torch.is_grad_enabled()
-    step, n = None, len(slots)
+def replay(inputs: list, steps: tuple, fns: list, limits: Any = None) -> list:
+    """Run ``steps`` on ``inputs`` (within a worker's ``limits``); returns every slot's value."""
+    slots, was, n = list(inputs), torch.is_grad_enabled(), len(inputs)
+    step = None
     try:
         for step, fn in zip(steps, fns):
             if fn is None:  # a constant: a fresh copy each run, as in-place steps may change it
                 slots.append(step.detach().clone().requires_grad_(step.requires_grad))
                 continue
-            if bool(step.grad_enabled) is not grad:  # (switched only when it changes)
-                grad = bool(step.grad_enabled)
-                torch.set_grad_enabled(grad)
-            args = _values(step.args, slots)
-            if step.kwargs:
-                keys = step.kwargs.keys()
-                slots.append(fn(*args, **dict(zip(keys, _values(step.kwargs.values(), slots)))))
+            torch.set_grad_enabled(step.grad_enabled)
+            tensors: list = []
+            args, kwargs = resolve(step.args, slots, tensors), resolve(step.kwargs, slots, tensors)
+            if limits is None:
+                slots.append(fn(*args, **kwargs))
             else:
-                slots.append(fn(*args))
+                slots.append(guard.run(fn, step.op, args, kwargs, tensors, limits, undo=False))
     except Exception as e:
         if type(step) is m.RunOp and _grad_missing(step, slots, steps, n):
             raise PlanError(
@@ -93,107 +104,31 @@ def _grad_missing(step: m.RunOp, slots: list, steps: tuple, n: int) -> bool:
     return False
 
 
-def _check_refs(value: Any, count: int) -> None:
-    t = type(value)
-    if t is m.Slot:
-        if not (type(value.index) is int and 0 <= value.index < count):
-            raise SerdeError("a plan's step names a value that does not exist yet")
-        if type(value.part) is not int:
-            raise SerdeError("a plan's slot part must be an integer")
-    elif t is tuple or t is list:
-        for v in value:
-            _check_refs(v, count)
-    elif t is dict:
-        for v in value.values():
-            _check_refs(v, count)
-    elif t is m.ObjRef or t is m.PointerRef:
-        raise SerdeError("a plan's steps name its own values (slots), not stored objects")
-
-
-# A worker decodes and checks each distinct plan once: a training loop sends the same one.
-_DECODED: dict[tuple[bytes, int], tuple[tuple, list]] = {}
-
-
-def _steps(data: Any, n: int) -> tuple[tuple, list]:
-    """A received plan's steps and their callables, checked whole before anything runs."""
-    hit = _DECODED.get((data, n)) if type(data) is bytes else None
-    if hit is not None:
-        return hit
-    steps = decode(data)
-    if type(steps) is not tuple:
-        raise SerdeError("a plan's steps must be a tuple")
-    fns, count = [], n
-    for step in steps:
-        if type(step) is m.RunOp:
-            if type(step.args) is not tuple or type(step.kwargs) is not dict:
-                raise SerdeError("an operation's arguments must be a tuple and a dict")
-            fns.append(allowlist.lookup(step.op))
-            _check_refs((step.args, step.kwargs), count)
-        elif type(step) is torch.Tensor:
-            fns.append(None)
-        else:
-            raise SerdeError("a plan's steps are operations and constant tensors")
-        count += 1
-    if len(_DECODED) >= 64:
-        _DECODED.clear()
-    _DECODED[data, n] = steps, fns
-    return steps, fns
-
-
-def _check_ends(msg: m.RunPlan, n: int, count: int) -> None:
-    outs = msg.outputs
-    if type(outs) is not tuple or type(msg.mutates) is not tuple:
-        raise SerdeError("a plan's outputs and mutated inputs must be tuples")
-    _check_refs(outs, count)
-    if not all(type(o) is m.Slot for o in outs) or len({(o.index, o.part) for o in outs}) != len(
-        outs
-    ):
-        raise SerdeError("a plan's outputs are distinct slots")
-    if not all(type(i) is int and 0 <= i < n for i in msg.mutates):
-        raise SerdeError("a plan's mutated inputs must be input positions")
-
-
-def run_on(w: worker.BaseWorker, msg: m.RunPlan) -> Any:
-    """Handle ``RunPlan`` on ``w``: all steps, or (if one fails) no change to ``w``'s store."""
-    if type(msg.inputs) is not tuple or not all(type(r) is m.ObjRef for r in msg.inputs):
-        raise SerdeError("a plan's inputs must be stored objects")
-    inputs = [w.get_obj(r.id) for r in msg.inputs]
+def run_on(w: Any, msg: m.RunPlan, inputs: list) -> list:
+    """Run a received plan on ``w``'s ``inputs``: all its steps, or no change to any input."""
     for r, obj in zip(msg.inputs, inputs):
-        if not isinstance(obj, torch.Tensor) or isinstance(obj, Wrapper):
+        if type(obj) is not torch.Tensor:
             raise PlanError(
                 f"a plan runs on tensors that {w.id} holds, but {w.id}:{r.id} is a pointer. "
                 "Move the tensor here first with .move(), or call the plan where it is."
             )
-    steps, fns = _steps(msg.steps, len(inputs))
-    _check_ends(msg, len(inputs), len(inputs) + len(steps))
-    saved = [_save(inputs[i]) for i in sorted(set(msg.mutates))]
+    fns = callables(msg.steps, len(inputs))
+    count = len(inputs) + len(msg.steps)
+    outs = msg.outputs
+    _check_slots(outs, count)
+    if not all(type(o) is m.Slot for o in outs) or len(set(outs)) != len(outs):
+        raise SerdeError("a plan's outputs are distinct slots")
+    changes = any(type(s) is m.RunOp and guard.changes_input(s.op) for s in msg.steps)
+    saved = [guard.save(t) for t in inputs] if changes else []
     try:
-        slots = replay(list(inputs), steps, fns)
-        results = [resolve(s, slots) for s in msg.outputs]
+        slots = replay(inputs, msg.steps, fns, w)
+        results = [resolve(s, slots) for s in outs]
         for r in results:
-            worker._check_result(r, f"plan {msg.name}")
-            if isinstance(r, (tuple, list)):
+            if type(r) in (tuple, list):
                 raise PlanError(f"the plan {msg.name} returns a tuple inside its outputs")
+            guard.check_result(r, f"plan {msg.name}", w.max_result_bytes)
     except BaseException:
-        for s in saved:
-            _restore(*s)
+        for s in reversed(saved):  # (reversed: an input that is a view of another comes last)
+            guard.restore(*s)
         raise
-    used = {id(obj): r.id for obj, r in zip(inputs, msg.inputs)}
-    return tuple(w._keep(r, used) for r in results)
-
-
-def _save(t: torch.Tensor) -> tuple:
-    g = t.grad
-    layout = (t.size(), t.stride(), t.storage_offset())
-    return t, layout, t.detach().clone(), None if g is None else g.detach().clone(), t.requires_grad
-
-
-def _restore(t: torch.Tensor, layout: tuple, data: Any, grad: Any, requires_grad: bool) -> None:
-    # In place, into the same memory: a stored view's base is put back too.
-    with torch.no_grad():
-        if (t.size(), t.stride(), t.storage_offset()) != layout:  # (``t_``, ``squeeze_``)
-            t.as_strided_(*layout)
-        t.copy_(data)
-        t.grad = grad
-    if t.is_leaf and t.requires_grad != requires_grad:
-        t.requires_grad_(requires_grad)
+    return results

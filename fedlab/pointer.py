@@ -1,10 +1,11 @@
 """Pointers: a reference, held by one worker (the owner), to an object on another (the location).
 
 A ``PointerTensor`` is the plain record (owner, location, id_at_location, id, and the
-remote tensor's shape and dtype). Students hold it inside a tensor-like wrapper
-(``fedlab.hook.Wrapper``), so torch calls on it are dispatched to the location.
-When a pointer dies and ``garbage_collect_data`` is set, its location deletes the
-object; ``get`` and ``move`` hand the object over instead.
+remote tensor's shape and dtype). A worker keeps it in its store as it is (the middle of
+a chain); a student holds it inside a tensor-like wrapper (``fedlab.wrapper``), whose
+``child`` it is. Either way, ``remote`` sends an operation on pointers to their location
+and gives back pointers to the results. When a pointer dies and ``garbage_collect_data``
+is set, its location deletes the object; ``get`` and ``move`` hand the object over.
 """
 
 from __future__ import annotations
@@ -14,52 +15,31 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from fedlab import events, serde, worker
 from fedlab import messages as m
+from fedlab import worker
+from fedlab.exceptions import ObjectNotFoundError, SerdeError, TensorsNotCollocatedException
+from fedlab.serde import DTYPE_NAMES, DTYPES
 
 if TYPE_CHECKING:
     from fedlab.worker import BaseWorker
 
-# Every pointer alive in this process (for the "nothing left behind" checks and the views),
-# by ``id()``: a weak reference each, which the pointer removes as it dies. (Cheaper than
-# a ``WeakSet``, whose entries carry callbacks; a pointer is made on every operation.)
-_live: dict[int, weakref.ref] = {}
+_live: weakref.WeakSet[PointerTensor] = weakref.WeakSet()  # every pointer alive here
 
 
 class PointerTensor:
     """A pointer to the object ``id_at_location`` on the worker ``location``."""
 
-    __slots__ = (
-        "__weakref__",
-        "dtype",
-        "garbage_collect_data",
-        "generation",
-        "grad_cache",
-        "grad_epoch",
-        "id",
-        "id_at_location",
-        "is_leaf",
-        "location_id",
-        "owner",
-        "requires_grad",
-        "shape",
-    )
+    __slots__ = ("__weakref__", "dtype", "garbage_collect_data", "generation", "grad_cache",
+                 "grad_epoch", "id", "id_at_location", "is_leaf", "location_id", "owner",
+                 "requires_grad", "shape")  # fmt: skip
 
-    def __init__(
-        self,
-        owner: BaseWorker,
-        location_id: str,
-        id_at_location: int,
-        shape: tuple,
-        dtype: torch.dtype,
-        requires_grad: bool = False,
-        is_leaf: bool = True,
-        pointer_id: int | None = None,
-    ) -> None:
+    def __init__(self, owner: BaseWorker, location_id: str, id_at_location: int, shape: Any,
+                 dtype: torch.dtype, requires_grad: bool = False, is_leaf: bool = True,
+                 pointer_id: int | None = None) -> None:  # fmt: skip
         self.owner = owner
         self.location_id = location_id
         self.id_at_location = id_at_location
-        self.id = next(owner._counter) if pointer_id is None else pointer_id
+        self.id = owner.new_id() if pointer_id is None else pointer_id
         self.shape = torch.Size(shape)
         self.dtype = dtype
         self.requires_grad = requires_grad
@@ -70,7 +50,7 @@ class PointerTensor:
         # ``grad_epoch`` is the current one; see ``fedlab.dispatch``.
         self.grad_cache: Any = None
         self.grad_epoch = 0
-        _live[id(self)] = weakref.ref(self)
+        _live.add(self)
 
     @property
     def location(self) -> BaseWorker:
@@ -79,10 +59,8 @@ class PointerTensor:
 
     def update(self, d: m.Stored) -> None:
         """Refresh the cached metadata from a reply."""
-        self.shape = torch.Size(d.shape)
-        self.dtype = serde.DTYPES[d.dtype]
-        self.requires_grad = d.requires_grad
-        self.is_leaf = d.is_leaf
+        self.shape, self.dtype = torch.Size(d.shape), DTYPES[d.dtype]
+        self.requires_grad, self.is_leaf = d.requires_grad, d.is_leaf
 
     def knows_no_grad(self) -> None:
         """Record that the remote tensor has no gradient now (it was just sent without one)."""
@@ -94,17 +72,12 @@ class PointerTensor:
 
     def as_ref(self) -> m.PointerRef:
         """This pointer as a value that can travel to another worker."""
-        return m.PointerRef(
-            self.location_id,
-            self.id_at_location,
-            tuple(self.shape),
-            serde.DTYPE_NAMES[self.dtype],
-            self.requires_grad,
-            self.is_leaf,
-        )
+        return m.PointerRef(self.location_id, self.id_at_location, tuple(self.shape),
+                            DTYPE_NAMES[self.dtype], self.requires_grad, self.is_leaf)  # fmt: skip
 
-    def send_to_location(self, msg: Any) -> Any:
+    def send(self, msg: Any) -> Any:
         """Deliver ``msg`` from the owner to the location and return the reply's value."""
+        __tracebackhide__ = True
         return self.owner.send_msg(msg, self.location)
 
     def __repr__(self) -> str:
@@ -112,15 +85,10 @@ class PointerTensor:
         return f"[PointerTensor | {self.owner.id}:{self.id} -> {where}]"
 
     def __del__(self) -> None:
-        _live.pop(id(self), None)
         if not self.garbage_collect_data or self.generation != worker.current_generation:
             return
         try:
-            owner, obj_id = self.owner, self.id_at_location
-            reason = f"pointer {owner.id}:{self.id} died"
-            data = serde.delete_bytes(owner.id, self.location_id, obj_id, reason)
-            msg = m.Delete(obj_id, reason) if events.bus.callbacks else None  # (for listeners)
-            owner.send_bytes(data, self.location, msg)
+            self.send(m.Delete(self.id_at_location, f"pointer {self.owner.id}:{self.id} died"))
         except Exception:  # at interpreter exit, or the location is gone: nothing to free
             pass
 
@@ -136,35 +104,121 @@ class MultiPointerTensor:
         return f"MultiPointerTensor>{{{inner}}}"
 
 
-def pointer_from_ref(
-    owner: BaseWorker, ref: m.PointerRef, pointer_id: int | None = None
-) -> torch.Tensor:
-    """A new pointer, owned by ``owner``, to what ``ref`` points at (wrapped)."""
-    from fedlab.wrapper import wrap
-
-    if not isinstance(ref.location, str) or type(ref.id_at_location) is not int:
-        raise serde.SerdeError("a pointer in the message is malformed")
-    if ref.dtype not in serde.DTYPES:
-        raise serde.SerdeError(f"unknown dtype {ref.dtype!r} in the message")
-    ptr = PointerTensor(
-        owner,
-        ref.location,
-        ref.id_at_location,
-        tuple(ref.shape),
-        serde.DTYPES[ref.dtype],
-        bool(ref.requires_grad),
-        bool(ref.is_leaf),
-        pointer_id,
+def record_of(obj: Any) -> PointerTensor | None:
+    """The pointer an object is (a worker's stored pointer) or holds (a student's wrapper)."""
+    if type(obj) is PointerTensor:
+        return obj
+    child = (
+        obj.__dict__.get("child")
+        if isinstance(obj, torch.Tensor) and type(obj) is not torch.Tensor
+        else None
     )
-    return wrap(ptr)
+    return child if type(child) is PointerTensor else None
+
+
+def usable(p: PointerTensor) -> PointerTensor:
+    """``p``, if it still names an object; else a clear error (after ``get``, or a reset)."""
+    __tracebackhide__ = True
+    if p.id_at_location is None:
+        raise ObjectNotFoundError(
+            f"the pointer {p.owner.id}:{p.id} was already used with .get(): its object now "
+            f"lives with you, not on {p.location_id}. Use the value .get() returned."
+        )
+    if p.generation != worker.current_generation:
+        raise ObjectNotFoundError(
+            f"the pointer {p.owner.id}:{p.id} was made before sy.reset(); "
+            f"{p.location_id} no longer holds its object. Send the tensor again."
+        )
+    return p
+
+
+def from_ref(owner: BaseWorker, ref: m.PointerRef, pointer_id: int | None = None) -> PointerTensor:
+    """A new pointer, owned by ``owner``, to what ``ref`` points at."""
+    if ref.dtype not in DTYPES or not all(type(d) is int and d >= 0 for d in ref.shape):
+        raise SerdeError("a pointer in the message is malformed")
+    return PointerTensor(owner, ref.location, ref.id_at_location, ref.shape, DTYPES[ref.dtype],
+                         ref.requires_grad, ref.is_leaf, pointer_id)  # fmt: skip
+
+
+def remote(op: str, args: Any, kwargs: dict, grad: bool) -> Any:
+    """Run ``op`` where its pointer arguments live; pointers to the results come back.
+
+    Pointers (or wrappers holding them) may appear anywhere in ``args`` and ``kwargs``,
+    all to one worker, with no local tensor beside them. The pointers' owner sends one
+    ``RunOp``; an in-place result comes back as the argument itself (its pointer refreshed).
+    """
+    __tracebackhide__ = True
+    ptrs: list = []  # (pointer, the argument that holds it)
+    refs = _refs(args, ptrs), _refs(kwargs, ptrs)
+    if not ptrs:
+        raise TensorsNotCollocatedException(f"{op} names no pointer to run it with")
+    loc = ptrs[0][0].location_id
+    other = next((p.location_id for p, _ in ptrs if p.location_id != loc), None)
+    if other is not None:
+        raise TensorsNotCollocatedException(
+            f"{op} involves pointers to two workers ({loc} and {other}); move them together first"
+        )
+    owner = ptrs[0][0].owner
+    value = owner.send_msg(m.RunOp(op, *refs, grad), worker.get_worker(loc))
+    return results(value, owner, loc, ptrs)
+
+
+def _refs(value: Any, ptrs: list) -> Any:
+    """``value`` with each pointer as an ``ObjRef`` (collected in ``ptrs``); no local tensors."""
+    t = type(value)
+    if t is tuple or t is list:
+        return t(_refs(v, ptrs) for v in value)
+    if t is dict:
+        return {k: _refs(v, ptrs) for k, v in value.items()}
+    p = record_of(value) if t is PointerTensor or isinstance(value, torch.Tensor) else None
+    if p is not None:
+        ptrs.append((usable(p), value))
+        return m.ObjRef(p.id_at_location)
+    if isinstance(value, torch.Tensor):
+        raise TensorsNotCollocatedException(
+            "an operation mixes a pointer with a tensor held here; send the tensor to the "
+            "pointer's worker first, or .get() the pointer"
+        )
+    return value
+
+
+def results(value: Any, owner: BaseWorker, loc: str, ptrs: list) -> Any:
+    """Pointers for what a worker stored (``Stored``), from the reply's ``value``.
+
+    ``ptrs`` are the arguments' (pointer, holder) pairs: an argument's own result comes
+    back as its holder (a student's wrapper, or a worker's stored pointer).
+    """
+    if type(value) is m.Stored:
+        if value.existing:
+            for p, holder in ptrs:
+                if p.id_at_location == value.id:
+                    p.update(value)
+                    return holder
+        return PointerTensor(owner, loc, value.id, value.shape, DTYPES[value.dtype],
+                             value.requires_grad, value.is_leaf)  # fmt: skip
+    if type(value) is tuple:
+        return tuple(results(v, owner, loc, ptrs) for v in value)
+    if value is None:
+        return None
+    raise SerdeError(f"{loc} answered an operation with {type(value).__name__}, not pointers")
+
+
+def fetch(ptr: PointerTensor) -> Any:
+    """``get``: the object comes here and leaves its location (a tensor, or a pointer)."""
+    __tracebackhide__ = True
+    value = ptr.send(m.Fetch(ptr.id_at_location))
+    ptr.forget_grad()  # the gradient came along with the tensor
+    ptr.garbage_collect_data = False
+    ptr.id_at_location = None  # spent: using this pointer again is a clear error
+    return from_ref(ptr.owner, value) if type(value) is m.PointerRef else value
 
 
 def all_pointers() -> list[PointerTensor]:
     """Every pointer alive in this process, whatever it points to."""
-    return [p for p in (r() for r in list(_live.values())) if p is not None]
+    return list(_live)
 
 
 def live_pointers() -> list[PointerTensor]:
     """Every pointer alive in this process that still frees its object when it dies."""
     gen = worker.current_generation
-    return [p for p in all_pointers() if p.garbage_collect_data and p.generation == gen]
+    return [p for p in list(_live) if p.garbage_collect_data and p.generation == gen]

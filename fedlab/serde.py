@@ -1,435 +1,364 @@
-"""A small, safe bytes codec for fedlab messages: no pickle, no code, only data.
+"""The bytes of fedlab: messages and values encoded with msgpack, never with pickle.
 
-Every value is a one-byte tag followed by its fields. Decoding builds nothing but
-plain Python values, tensors (dtype, shape and a raw buffer) and the message
-dataclasses registered in ``fedlab.messages``; anything else is a ``SerdeError``.
+This is the only file that knows bytes. A message is one msgpack array,
+``[kind, sender, receiver, *fields]``. Values inside it are msgpack's own (None, bool,
+int, float, str, bytes, list, dict with string keys) or extension types: a tensor
+(dtype, shape, requires_grad, gradient, and its raw bytes), a tuple, a slice, a dtype, a
+``torch.Size``, ``...``, a memory format, a device, and the small records of
+``fedlab.messages`` (an object reference, a pointer, a stored result, a plan slot).
+
+On the wire: the msgpack document's length (4 bytes), the document, then each tensor's
+raw bytes in order (aligned to 16 bytes), as Dask's protocol keeps big buffers out of
+its msgpack header. So a tensor is copied once when sent, and a received one is used
+where it arrived. Decoding builds nothing but the types above. It refuses bytes over
+``MAX_MESSAGE_BYTES``, a message of an unknown kind before building anything, a
+document (everything but tensors' raw bytes) over ``MAX_STRUCTURE_BYTES``, more tensors
+than ``MAX_TENSORS`` or nesting deeper than ``MAX_DEPTH``, and raw bytes that do not
+match the sizes declared; it checks each field against its message's schema and turns
+every malformed input into a ``SerdeError``.
 """
 
 from __future__ import annotations
 
-import struct
+import types
+import typing
 from typing import Any
 
+import msgpack
 import torch
 
 from fedlab.exceptions import SerdeError
 
+MAX_MESSAGE_BYTES = 512 << 20  # the largest message a worker decodes
+MAX_STRUCTURE_BYTES = 1 << 20  # a message's msgpack document (it may grow ~60x decoded)
+MAX_TENSORS = 4096  # tensors in one message (a 0-d tensor decodes to ~40x its bytes)
+MAX_DEPTH = 32  # nested lists, tuples and dicts in one value
+_ALIGN = 16
+
 DTYPES: dict[str, torch.dtype] = {
     str(d).removeprefix("torch."): d
-    for d in (
-        torch.float64,
-        torch.float32,
-        torch.float16,
-        torch.bfloat16,
-        torch.complex64,
-        torch.complex128,
-        torch.int64,
-        torch.int32,
-        torch.int16,
-        torch.int8,
-        torch.uint8,
-        torch.bool,
-    )
-}
+    for d in (torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64,
+              torch.int32, torch.int16, torch.int8, torch.uint8, torch.bool,
+              torch.complex64, torch.complex128)
+}  # fmt: skip
 DTYPE_NAMES = {d: n for n, d in DTYPES.items()}
-MEMORY_FORMATS = {
-    "preserve_format": torch.preserve_format,
-    "contiguous_format": torch.contiguous_format,
-    "channels_last": torch.channels_last,
-}
-MEMORY_FORMAT_NAMES = {v: k for k, v in MEMORY_FORMATS.items()}
-MAX_DEPTH = 64
+_FORMATS = {str(f).removeprefix("torch."): f for f in (torch.preserve_format,
+            torch.contiguous_format, torch.channels_last)}  # fmt: skip
+TENSOR, TUPLE, SLICE, DTYPE, SIZE, ELLIPSIS, FORMAT, DEVICE = range(1, 9)
+_RECORD = 32  # a registered class travels nested as extension 32 + its code
 
-_Q = struct.Struct("<q")
-_D = struct.Struct("<d")
-_I = struct.Struct("<I")
-
-# Registered message classes: code -> class and class -> code (filled by messages.py).
-MESSAGE_CLASSES: dict[int, type] = {}
-MESSAGE_CODES: dict[type, int] = {}
+CLASSES: dict[int, type] = {}  # code -> registered message or record class
+CODES: dict[type, int] = {}
+SCHEMAS: dict[type, tuple] = {}  # class -> per field: the exact types allowed (None: any)
+_ARRAYS: dict[type, tuple[int, ...]] = {}  # class -> its tuple fields (sent as arrays)
+_NUMBERS: set[type] = set()  # records of one int (an object reference): sent as 8 bytes
 
 
-def register(code: int):
-    """Class decorator: make a message dataclass encodable under a one-byte ``code``."""
+def register(code: int) -> Any:
+    """Class decorator: a NamedTuple travels under ``code``; its annotations are its schema."""
 
     def wrap(cls: type) -> type:
-        MESSAGE_CLASSES[code] = cls
-        MESSAGE_CODES[cls] = code
-        cls._fields = tuple(cls.__dataclass_fields__)
-        _ENCODERS[cls] = _enc_message
+        hints = typing.get_type_hints(cls)
+        SCHEMAS[cls] = tuple(_allowed(hints[f]) for f in cls._fields)
+        _ARRAYS[cls] = tuple(i for i, a in enumerate(SCHEMAS[cls]) if a and tuple in a)
+        if SCHEMAS[cls] == ((int,),):
+            _NUMBERS.add(cls)
+        CLASSES[code], CODES[cls] = cls, code
         return cls
 
     return wrap
 
 
-def _enc(v: Any, out: bytearray, depth: int) -> None:
-    if depth > MAX_DEPTH:
-        raise SerdeError("this value is nested too deeply to send")
-    # One dict lookup by exact type keeps the common case (small messages) fast.
-    enc = _ENCODERS.get(type(v))
-    if enc is not None:
-        enc(v, out, depth)
-    elif isinstance(v, torch.Tensor):
-        _enc_tensor(v, out, depth)
-    else:
-        _unsendable(v)
+def _allowed(hint: Any) -> tuple | None:
+    if hint is Any:
+        return None
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    out = tuple(type(None) if o is None else o for o in options)
+    return (*out, list) if tuple in out else out  # (a tuple field travels as an array)
 
 
-def _enc_none(v, out, depth):
-    out += b"N"
+# -- encoding -------------------------------------------------------------------------
+class _Writer:
+    """msgpack's hook for every value that is not one of its own; it keeps tensors' bytes."""
+
+    __slots__ = ("frames", "size")
+
+    def __init__(self) -> None:
+        self.frames: list = []
+        self.size = 0
+
+    def __call__(self, v: Any) -> msgpack.ExtType:
+        t = type(v)
+        if t is tuple:
+            return msgpack.ExtType(TUPLE, self.pack(list(v)))
+        code = CODES.get(t)
+        if code is not None:
+            if t in _NUMBERS and type(v[0]) is int:  # (an object reference: a number)
+                return msgpack.ExtType(_RECORD + code, v[0].to_bytes(8, "little", signed=True))
+            return msgpack.ExtType(_RECORD + code, self.pack(self.fields(v)))
+        if t is torch.Tensor or t is torch.nn.Parameter:
+            return msgpack.ExtType(TENSOR, self.tensor(v))
+        if t is torch.Size:
+            return msgpack.ExtType(SIZE, self.pack(list(v)))
+        if t is slice:
+            return msgpack.ExtType(SLICE, self.pack([v.start, v.stop, v.step]))
+        if t is torch.dtype and v in DTYPE_NAMES:
+            return msgpack.ExtType(DTYPE, DTYPE_NAMES[v].encode())
+        if v is Ellipsis:
+            return msgpack.ExtType(ELLIPSIS, b"")
+        if t is torch.memory_format:
+            return msgpack.ExtType(FORMAT, str(v).removeprefix("torch.").encode())
+        if t is torch.device:
+            return msgpack.ExtType(DEVICE, str(v).encode())
+        if isinstance(v, torch.Tensor):
+            raise SerdeError(
+                f"a {t.__name__} cannot be sent as data; pointers travel as references"
+            )
+        if t is int:
+            raise SerdeError(f"the integer {v} cannot be sent: it does not fit in 64 bits")
+        raise SerdeError(
+            f"fedlab cannot send an object of type {t.__name__} to a worker; "
+            "send tensors, numbers, strings, or lists and tuples of them"
+        )
+
+    def pack(self, value: Any) -> bytes:
+        try:
+            return msgpack.packb(value, default=self, strict_types=True)
+        except (OverflowError, ValueError, TypeError) as e:  # e.g. an int beyond 64 bits
+            raise SerdeError(f"this value cannot be sent: {e}") from None
+
+    def tensor(self, t: torch.Tensor) -> bytes:
+        """The header of ``t`` (dtype, shape, requires_grad, gradient); its bytes go aside."""
+        check_sendable(t)
+        grad = t.grad if t.is_leaf else None
+        header = self.pack([DTYPE_NAMES[t.dtype], list(t.shape), t.requires_grad,
+                            None if grad is None else grad.detach()])  # fmt: skip
+        data = t.detach().resolve_conj().resolve_neg().contiguous()
+        if data.dtype == torch.bfloat16:
+            data = data.view(torch.int16)
+        raw = memoryview(data.numpy()).cast("B") if data.numel() else b""
+        pad = -self.size % _ALIGN
+        self.frames += (bytes(pad), raw)  # (after the gradient's, if any: decoded in order)
+        self.size += pad + len(raw)
+        return header
+
+    def fields(self, record: Any) -> list:
+        """A record's fields; its tuple fields as arrays (the schema makes them tuples again)."""
+        values = list(record)
+        for i in _ARRAYS[type(record)]:
+            if type(values[i]) is tuple:
+                values[i] = list(values[i])
+        return values
+
+    def message(self, value: Any) -> bytes | bytearray:
+        doc = self.pack(value)
+        head = len(doc).to_bytes(4, "little") + doc
+        if not self.frames:
+            return head
+        pad = -len(head) % _ALIGN  # each tensor's bytes start aligned
+        return bytearray(b"").join([head, bytes(pad), *self.frames])  # (one copy of the data)
 
 
-def _enc_bool(v, out, depth):
-    out += b"T" if v else b"F"
+def check_sendable(t: torch.Tensor) -> None:
+    """Raise the ``SerdeError`` that sending ``t`` would raise (before anything changes)."""
+    if t.layout != torch.strided or t.device.type != "cpu":
+        raise SerdeError(f"fedlab sends dense CPU tensors only, not a {t.layout}/{t.device} one")
+    if t.dtype not in DTYPE_NAMES:
+        raise SerdeError(f"fedlab cannot send tensors of dtype {t.dtype}")
 
 
-def _enc_int(v, out, depth):
-    if not -(2**63) <= v < 2**63:
-        raise SerdeError(f"the integer {v} is too large to send")
-    out += b"i"
-    out += _Q.pack(v)
+def encode(sender: str, receiver: str, msg: Any) -> bytes | bytearray:
+    """A message from ``sender`` to ``receiver`` as bytes."""
+    writer = _Writer()
+    return writer.message([CODES[type(msg)], sender, receiver, *writer.fields(msg)])
 
 
-def _enc_float(v, out, depth):
-    out += b"f"
-    out += _D.pack(v)
+def encode_value(value: Any) -> bytes | bytearray:
+    """Any sendable value as bytes (for what travels outside messages, e.g. Ray frames)."""
+    return _Writer().message(value)
 
 
-def _enc_bytes(v, out, depth):
-    out += b"b"
-    out += _I.pack(len(v))
-    out += v
+# -- decoding -------------------------------------------------------------------------
+Buffer = bytes | bytearray
 
 
-def _enc_seq(v, out, depth):
-    out += b"t" if type(v) is tuple else b"l"
-    out += _I.pack(len(v))
-    for x in v:
-        _enc(x, out, depth + 1)
+def decode(data: Buffer, accept: typing.Container[type] | None = None) -> tuple[str, str, Any]:
+    """``(sender, receiver, message)`` from bytes; a ``SerdeError`` for anything malformed.
+
+    With ``accept``, a message of another class is refused before anything is built.
+    """
+    reader = _Reader(data, MAX_STRUCTURE_BYTES)
+    doc = reader.doc
+    cls = CLASSES.get(doc[1]) if len(doc) > 1 else None
+    if cls is None or SCHEMAS[cls] is None or doc[0] != 0x93 + len(cls._fields):
+        raise SerdeError("these bytes are not a fedlab message (unknown kind or layout)")
+    if accept is not None and cls not in accept:
+        raise SerdeError(f"a {cls.__name__} message is not accepted here")
+    values = reader.read()
+    sender, receiver = values[1], values[2]
+    if type(sender) is not str or type(receiver) is not str:
+        raise SerdeError("a message names its sender and receiver as strings")
+    return sender, receiver, _build(cls, values[3:])
 
 
-def _enc_dict(v, out, depth):
-    out += b"d"
-    out += _I.pack(len(v))
-    for k, x in v.items():
-        _enc(k, out, depth + 1)
-        _enc(x, out, depth + 1)
-
-
-def _enc_message(v, out, depth):
-    out += b"M"
-    out.append(MESSAGE_CODES[type(v)])
-    for name in v._fields:
-        _enc(getattr(v, name), out, depth + 1)
-
-
-def _enc_size(v, out, depth):
-    out += b"z"
-    _enc(tuple(v), out, depth + 1)
-
-
-def _enc_dtype(v, out, depth):
-    _enc_str(DTYPE_NAMES.get(v) or _unsendable(v), out, b"y")
-
-
-def _enc_slice(v, out, depth):
-    out += b"c"
-    for x in (v.start, v.stop, v.step):
-        _enc(x, out, depth + 1)
-
-
-_ENCODERS: dict[type, Any] = {
-    type(None): _enc_none,
-    bool: _enc_bool,
-    int: _enc_int,
-    float: _enc_float,
-    str: lambda v, out, depth: _enc_str(v, out, b"s"),
-    bytes: _enc_bytes,
-    tuple: _enc_seq,
-    list: _enc_seq,
-    dict: _enc_dict,
-    torch.Size: _enc_size,
-    torch.dtype: _enc_dtype,
-    slice: _enc_slice,
-    type(Ellipsis): lambda v, out, depth: out.extend(b"e"),
-    torch.memory_format: lambda v, out, depth: _enc_str(MEMORY_FORMAT_NAMES[v], out, b"m"),
-    torch.device: lambda v, out, depth: _enc_str(str(v), out, b"v"),
-}  # (tensors are added below, once ``_enc_tensor`` is defined)
-
-
-# Compact forms for the messages on every operation's path: an envelope, an operation
-# with flat arguments, an argument reference, a stored result, a reply and a delete.
-# Each is a few struct calls instead of a walk over fields; a value of an unexpected
-# type takes the general form, so nothing is lost. Heads (worker and operation names)
-# are encoded once and remembered.
-HOT: dict[str, type] = {}  # the hot classes by name (set by ``fedlab.messages``)
-SHAPES = [struct.Struct(f"<{n}q") for n in range(256)]  # a shape of n dimensions
-# A stored result: id, n, a shape of n dimensions, dtype code, flags (grad, leaf, existing).
-STORED = [struct.Struct(f"<qB{n}qBB") for n in range(256)]
-_HEADS: dict[Any, bytes] = {}  # (sender, receiver) -> their encoded head
-_ARGS: dict[bytes, tuple] = {}  # argument codes (b"RRf") -> their struct
-_ARG_FORMAT = {ord("R"): "q", ord("i"): "q", ord("f"): "d", **dict.fromkeys(b"NTFs", "")}
-_NUMBER_CODES = frozenset(b"Rif")
-DTYPE_LIST = tuple(DTYPES)  # a stored result's dtype travels as its index here
-_DTYPE_CODE = {n: i for i, n in enumerate(DTYPE_LIST)}
-
-
-def install_compact(**classes: type) -> None:
-    """Use the compact forms for the hot message classes (called by ``fedlab.messages``)."""
-    HOT.update(classes)
-    for name, enc in [
-        ("ObjRef", _enc_ref),
-        ("Stored", _enc_stored),
-        ("Envelope", _enc_envelope),
-        ("Reply", _enc_reply),
-        ("Delete", _enc_delete),
-    ]:
-        _ENCODERS[classes[name]] = enc
-
-
-def text_bytes(s: str) -> bytes:
-    """A string as the codec writes it after its tag: length, then UTF-8."""
-    b = s.encode()
-    return _I.pack(len(b)) + b
-
-
-def _remember(cache: dict, key: Any, value: Any) -> Any:
-    # Heads are few (two per pair of workers that talk, a few per operation): the bound
-    # is far above any class's needs, and a flood of odd ones cannot grow memory.
-    if len(cache) > 65536:
-        cache.clear()
-    cache[key] = value
+def decode_value(data: Buffer) -> Any:
+    """The value ``encode_value`` wrote (bounded like a message, with room for more structure)."""
+    value = _Reader(data, MAX_MESSAGE_BYTES).read()
+    _depth(value, 0)
     return value
 
 
-def args_struct(codes: bytes) -> tuple[struct.Struct, bool]:
-    """The struct of an operation's flat values with these codes, and whether all are numbers.
+class _Reader:
+    """One decoding: the document, the tensors' bytes after it, and what it may still make."""
 
-    Codes: R ref, i int, f float (packed in the struct); N None, T True, F False (no
-    bytes); s a short string (a length byte and UTF-8, after the struct).
-    """
-    found = _ARGS.get(codes)
-    if found is None:
+    __slots__ = ("data", "depth", "doc", "pos", "tensors", "writable")
+
+    def __init__(self, data: Buffer, max_doc: int) -> None:
+        if not isinstance(data, (bytes, bytearray)) or not 4 <= len(data) <= MAX_MESSAGE_BYTES:
+            raise SerdeError("these bytes are not a fedlab message (wrong type or size)")
+        n = int.from_bytes(data[:4], "little")
+        if n > min(max_doc, len(data) - 4):
+            raise SerdeError("these bytes are not a fedlab message (wrong size)")
+        self.data, self.writable = data, type(data) is bytearray
+        self.doc = memoryview(data)[4 : 4 + n]
+        self.pos = 4 + n  # where the tensors' bytes start (each one aligned)
+        self.tensors, self.depth = MAX_TENSORS, 0
+
+    def read(self) -> Any:
+        value = self.unpack(self.doc)
+        if self.pos != len(self.data):
+            raise SerdeError("the bytes after the message do not match its tensors' sizes")
+        return value
+
+    def unpack(self, data: memoryview | bytes) -> Any:
         try:
-            fmt = "".join(_ARG_FORMAT[c] for c in codes)
-        except KeyError:
-            raise SerdeError("an operation's arguments are malformed") from None
-        numbers = all(c in _NUMBER_CODES for c in codes)
-        found = _remember(_ARGS, codes, (struct.Struct("<" + fmt), numbers))
-    return found
+            return msgpack.unpackb(data, ext_hook=self, strict_map_key=True)
+        except SerdeError:
+            raise
+        except Exception as e:  # truncated, extra bytes, bad UTF-8, too deep, non-str keys...
+            raise SerdeError(f"the message is malformed ({type(e).__name__})") from None
+
+    def __call__(self, code: int, data: bytes) -> Any:  # msgpack's ext_hook
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise SerdeError("the message is nested too deeply")
+            return _EXT[code](data, self) if code < _RECORD else _record(code, data, self)
+        except (KeyError, IndexError, ValueError, TypeError, UnicodeDecodeError, RuntimeError):
+            raise SerdeError("a value in the message is malformed") from None
+        finally:
+            self.depth -= 1
+
+    def frame(self, nbytes: int) -> Any:
+        """The next tensor's bytes: where they arrived if they may be written, else a copy."""
+        start = self.pos + (-self.pos % _ALIGN)
+        self.pos = start + nbytes
+        if self.pos > len(self.data):
+            raise SerdeError("a tensor's bytes in the message end too early")
+        piece = memoryview(self.data)[start : self.pos]
+        return piece if self.writable else bytearray(piece)
 
 
-def _enc_ref(v: Any, out: bytearray, depth: int) -> None:
-    if type(v.id) is not int or not -(2**63) <= v.id < 2**63:
-        return _enc_message(v, out, depth)
-    out += b"R"
-    out += _Q.pack(v.id)
+def _record(code: int, data: bytes, reader: _Reader) -> Any:
+    cls = CLASSES[code - _RECORD]
+    if cls in _NUMBERS:
+        if len(data) != 8:
+            raise SerdeError(f"a {cls.__name__} in the message is malformed")
+        return cls(int.from_bytes(data, "little", signed=True))
+    values = reader.unpack(data)
+    if type(values) is not list:
+        raise SerdeError(f"a {cls.__name__} in the message is malformed")
+    return _build(cls, values)
 
 
-def _stored_bytes(v: Any) -> bytes | None:
-    """A stored result's compact form (after its tag); None if a field has an odd type."""
-    shape, rg, leaf, ex = v.shape, v.requires_grad, v.is_leaf, v.existing
-    if type(v.id) is not int or type(shape) is not tuple or len(shape) > 255:
-        return None
-    code = _DTYPE_CODE.get(v.dtype) if type(v.dtype) is str else None
-    if code is None or not (type(rg) is type(leaf) is type(ex) is bool):
-        return None
-    try:
-        return STORED[len(shape)].pack(v.id, len(shape), *shape, code, rg | leaf << 1 | ex << 2)
-    except struct.error:  # a dimension that is not an int, or out of range
-        return None
+def _build(cls: type, values: list) -> Any:
+    """``cls(*values)``, each value checked against the class's schema."""
+    schema = SCHEMAS[cls]
+    if len(values) != len(schema):
+        raise SerdeError(f"a {cls.__name__} in the message has the wrong number of fields")
+    for i, allowed in enumerate(schema):
+        v = values[i]
+        t = type(v)
+        if t is list or t is tuple or t is dict:
+            _depth(v, 0)
+            if t is list and allowed is not None and tuple in allowed:
+                values[i], t = tuple(v), tuple
+            elif t is dict and not all(type(k) is str for k in v):
+                raise SerdeError(f"{cls.__name__}.{cls._fields[i]} takes names as its keys")
+        if allowed is not None and t not in allowed:
+            raise SerdeError(f"{cls.__name__}.{cls._fields[i]} cannot be a {t.__name__}")
+    return cls(*values)
 
 
-def _enc_stored(v: Any, out: bytearray, depth: int) -> None:
-    packed = _stored_bytes(v)
-    if packed is None:
-        return _enc_message(v, out, depth)
-    out += b"S"
-    out += packed
+def _depth(v: Any, depth: int) -> None:
+    t = type(v)
+    if t is list or t is tuple or t is dict:
+        if depth >= MAX_DEPTH:
+            raise SerdeError("the message is nested too deeply")
+        for x in v.values() if t is dict else v:
+            _depth(x, depth + 1)
 
 
-def _short_head(tag: bytes, *names: Any) -> bytes | None:
-    """``tag``, the names' byte lengths (one byte each), then the names; None if unfit."""
-    if not all(type(n) is str for n in names):
-        return None
-    raw = [n.encode() for n in names]
-    if any(len(b) > 255 for b in raw):
-        return None
-    return tag + bytes(len(b) for b in raw) + b"".join(raw)
-
-
-def _enc_envelope(v: Any, out: bytearray, depth: int) -> None:
-    if not _enc_in_envelope(v.sender, v.receiver, v.msg, out, depth):
-        _enc_message(v, out, depth)
-
-
-def _enc_in_envelope(sender: Any, receiver: Any, msg: Any, out: bytearray, depth: int) -> bool:
-    """Write ``msg`` in a compact envelope; False (nothing written) if the names do not fit."""
-    if type(msg) is HOT["RunOp"] and _enc_request(sender, receiver, msg, out):
-        return True  # the usual message: an operation request in one compact form
-    key = (sender, receiver)
-    head = _HEADS.get(key)
-    if head is None:
-        head = _short_head(b"E", sender, receiver)
-        if head is None:
-            return False
-        _remember(_HEADS, key, head)
-    out += head
-    _enc(msg, out, depth + 1)
-    return True
-
-
-def _enc_reply(v: Any, out: bytearray, depth: int) -> None:
-    out += b"P"
-    if type(v.value) is HOT["Stored"]:  # the usual reply, without a lookup
-        _enc_stored(v.value, out, depth + 1)
+def _tensor(data: bytes, reader: _Reader) -> torch.Tensor:
+    reader.tensors -= 1
+    if reader.tensors < 0:
+        raise SerdeError(f"a message carries at most {MAX_TENSORS} tensors")
+    name, shape, requires_grad, grad = reader.unpack(data)  # (a gradient takes its bytes first)
+    dtype = DTYPES[name]
+    if (
+        type(shape) is not list
+        or len(shape) > 64
+        or not all(type(d) is int and d >= 0 for d in shape)
+    ):
+        raise SerdeError("a tensor's shape in the message is malformed")
+    if type(requires_grad) is not bool or not (grad is None or type(grad) is torch.Tensor):
+        raise SerdeError("a tensor's gradient in the message is malformed")
+    numel = torch.Size(shape).numel()
+    raw = reader.frame(numel * dtype.itemsize)  # (the declared size must be there)
+    if dtype == torch.bool:  # a bool's byte is 0 or 1, whatever arrived
+        t = torch.frombuffer(raw, dtype=torch.uint8) != 0 if numel else torch.empty(0, dtype=dtype)
     else:
-        _enc(v.value, out, depth + 1)
+        t = torch.frombuffer(raw, dtype=dtype) if numel else torch.empty(0, dtype=dtype)
+    t = t.reshape(shape)
+    if requires_grad:
+        t.requires_grad_(True)
+    if grad is not None:
+        t.grad = grad  # (torch checks its shape and dtype: a RuntimeError otherwise)
+    return t
 
 
-def _delete_bytes(obj_id: Any, reason: Any) -> bytes | None:
-    """A delete's compact form (from its tag on); None if a field has an odd type."""
-    if type(obj_id) is not int or type(reason) is not str or not -(2**63) <= obj_id < 2**63:
-        return None
-    return b"K" + _Q.pack(obj_id) + text_bytes(reason)
+def _tuple(data: bytes, reader: _Reader) -> tuple:
+    items = reader.unpack(data)
+    if type(items) is not list:
+        raise SerdeError("a tuple in the message is malformed")
+    return tuple(items)
 
 
-def delete_bytes(sender: str, receiver: str, obj_id: int, reason: str) -> bytes:
-    """``encode_envelope(sender, receiver, Delete(obj_id, reason))`` for a dying pointer."""
-    head = _HEADS.get((sender, receiver))
-    body = _delete_bytes(obj_id, reason)
-    if head is None or body is None:
-        return encode_envelope(sender, receiver, HOT["Delete"](obj_id, reason))
-    return head + body
+def _slice(data: bytes, reader: _Reader) -> slice:
+    start, stop, step = reader.unpack(data)
+    if not all(v is None or type(v) is int for v in (start, stop, step)):
+        raise SerdeError("a slice in the message is malformed")
+    return slice(start, stop, step)
 
 
-def _enc_delete(v: Any, out: bytearray, depth: int) -> None:
-    body = _delete_bytes(v.id, v.reason)
-    if body is None:
-        return _enc_message(v, out, depth)
-    out += body
+def _size(data: bytes, reader: _Reader) -> torch.Size:
+    dims = reader.unpack(data)
+    if type(dims) is not list or not all(type(d) is int for d in dims):
+        raise SerdeError("a size in the message is malformed")
+    return torch.Size(dims)
 
 
-def _unsendable(v: Any):
-    raise SerdeError(
-        f"fedlab cannot send an object of type {type(v).__name__} to a worker; "
-        "send tensors, numbers, strings, or lists and tuples of them"
-    )
+def _device(data: bytes, reader: _Reader) -> torch.device:
+    return torch.device(data.decode())
 
 
-def _enc_str(s: str, out: bytearray, tag: bytes) -> None:
-    out += tag
-    out += text_bytes(s)
-
-
-# A tensor's head (tag, dtype name, shape, grad flag, byte count) by (dtype, shape, grad):
-# a training loop sends tensors of a few shapes, over and over.
-_TENSOR_HEADS: dict[tuple, tuple[bytes, int]] = {}
-
-
-def _tensor_head(dtype: torch.dtype, shape: torch.Size, requires_grad: bool) -> tuple[bytes, int]:
-    name = DTYPE_NAMES.get(dtype)
-    if name is None:
-        raise SerdeError(f"fedlab cannot send tensors of dtype {dtype}")
-    nbytes = shape.numel() * dtype.itemsize
-    n = len(shape)
-    head = b"Xs" + text_bytes(name) + bytes([n]) + SHAPES[n].pack(*shape)
-    return head + bytes([requires_grad]) + _Q.pack(nbytes), nbytes
-
-
-def _enc_tensor(t: torch.Tensor, out: bytearray, depth: int) -> None:
-    if type(t) is not torch.Tensor and type(t) is not torch.nn.Parameter:
-        raise SerdeError(
-            f"a {type(t).__name__} cannot be sent as data; "
-            "pointers travel as references, not as values"
-        )
-    if t.layout != torch.strided or not t.is_cpu:
-        raise SerdeError("fedlab sends dense CPU tensors only")
-    rg = t.requires_grad
-    key = (t.dtype, t.shape, rg)
-    head = _TENSOR_HEADS.get(key)
-    if head is None:
-        head = _remember(_TENSOR_HEADS, key, _tensor_head(*key))
-    out += head[0]
-    if head[1]:
-        _tensor_data(t.detach() if rg else t, head[1], out)
-    grad = t.grad if t.is_leaf else None
-    _enc(None if grad is None else grad.detach(), out, depth + 1)
-
-
-_ENCODERS[torch.Tensor] = _ENCODERS[torch.nn.Parameter] = _enc_tensor
-
-
-def _tensor_data(data: torch.Tensor, nbytes: int, out: bytearray) -> None:
-    if nbytes <= 65536:
-        try:  # a small tensor in one numpy call (``tobytes`` writes any strides in C order)
-            out += data.numpy().tobytes()
-            return
-        except (TypeError, RuntimeError):  # bfloat16 has no numpy dtype; conj/neg views
-            pass
-    # Straight from the tensor's memory into the message: no intermediate bytes.
-    flat = data.resolve_conj().resolve_neg().contiguous().reshape(-1)
-    view = memoryview(flat.view(torch.uint8).numpy())
-    if type(out) is _Out:  # joined in by ``_joined``: one big buffer per message, not two
-        out.big = [*out.big, (len(out), view)]
-    else:
-        out += view
-
-
-class _Out(bytearray):
-    """A message being written; its big tensor buffers wait in ``big``, with their offsets."""
-
-    big: list[tuple[int, memoryview]] | tuple = ()  # (made a list by the first one)
-
-
-def _joined(out: _Out) -> bytes:
-    """The message's bytes, its big buffers joined in: one copy of each, no regrowing."""
-    whole, parts, at = memoryview(out), [], 0
-    for pos, view in out.big:
-        parts += (whole[at:pos], view)
-        at = pos
-    return b"".join([*parts, whole[at:]])
-
-
-def encode(value: Any) -> bytes:
-    """Encode a value (a message, usually) to bytes."""
-    out = _Out()
-    _enc(value, out, 0)
-    return _joined(out) if out.big else bytes(out)
-
-
-def encode_envelope(sender: str, receiver: str, msg: Any) -> bytes:
-    """``encode(Envelope(sender, receiver, msg))``, without building the envelope first."""
-    out = _Out()
-    if not _enc_in_envelope(sender, receiver, msg, out, 0):
-        _enc(HOT["Envelope"](sender, receiver, msg), out, 0)
-    return _joined(out) if out.big else bytes(out)
-
-
-_TORCH_DTYPE_CODE = {DTYPES[n]: i for n, i in _DTYPE_CODE.items()}
-
-
-def stored_reply(obj_id: int, t: torch.Tensor, existing: bool) -> bytes | None:
-    """``encode_reply(Stored(...))`` for a plain tensor stored as ``obj_id``, read off ``t``."""
-    shape, code = t.shape, _TORCH_DTYPE_CODE.get(t.dtype)
-    if code is None or len(shape) > 255:
-        return None
-    flags = t.requires_grad | t.is_leaf << 1 | existing << 2
-    return b"PS" + STORED[len(shape)].pack(obj_id, len(shape), *shape, code, flags)
-
-
-def encode_reply(value: Any) -> bytes:
-    """``encode(Reply(value))``, without building the reply first."""
-    if type(value) is HOT["Stored"]:  # the usual answer: an operation's stored result
-        packed = _stored_bytes(value)
-        if packed is not None:
-            return b"PS" + packed
-    return encode(HOT["Reply"](value))
-
-
-# The decoder lives in its own module; ``serde.decode`` stays the one entry point.
-from fedlab.decoding import decode as decode  # noqa: E402
-from fedlab.decoding import delete_request as delete_request  # noqa: E402
-from fedlab.decoding import request as request  # noqa: E402
-from fedlab.decoding import stored_reply_value as stored_reply_value  # noqa: E402
-from fedlab.oprequest import _enc_request  # noqa: E402  (the request form, in its own file)
+_EXT = {
+    TENSOR: _tensor,
+    TUPLE: _tuple,
+    SLICE: _slice,
+    DTYPE: lambda data, reader: DTYPES[data.decode()],
+    SIZE: _size,
+    ELLIPSIS: lambda data, reader: (...,)[len(data)],  # (an IndexError unless empty)
+    FORMAT: lambda data, reader: _FORMATS[data.decode()],
+    DEVICE: _device,
+}

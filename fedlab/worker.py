@@ -1,30 +1,38 @@
 """Workers: an object store, and one table of message handlers.
 
-A worker receives bytes, decodes them (``serde``, never pickle), runs the handler
-for the message's class, and answers with encoded bytes. Even two workers in one
-process talk this way, so the message log shows exactly what a network would carry.
+A worker receives bytes, decodes them (``serde``, never pickle), runs the handler for
+the message's class, and answers with encoded bytes. Even two workers in one process
+talk this way, so the message log shows exactly what a network would carry.
+
+Ownership. Each stored object has a holder: the worker whose pointer refers to it (the
+sender of the message that made it). A worker acts on an object, runs an operation on
+it, hands it over, moves or deletes it, only when its holder asks. A pointer changes
+hands only through its location (``Forward``), at its holder's request. The data a
+worker starts with (``data=``) has no holder: any peer may compute on it or fetch it,
+none may delete it.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import torch
 
-from fedlab import allowlist, events, serde
+from fedlab import allowlist, events, guard, planrun, pointer, serde
 from fedlab import messages as m
 from fedlab.exceptions import (
     FedlabError,
+    NotYoursError,
     ObjectNotFoundError,
     PointerChainError,
-    RemoteValueError,
     SerdeError,
     WorkerNotFoundError,
+    kind_of,
     rebuild,
 )
-from fedlab.summaries import describe as describe
 
 if TYPE_CHECKING:
     from fedlab.hook import TorchHook
@@ -40,6 +48,20 @@ current_generation = next(generation)
 # (and on clear/reset): until then a pointer answers ``.grad`` from its cache.
 _grad_epochs = itertools.count(1)
 grad_epoch = next(_grad_epochs)
+_REPLIES = (m.Reply, m.ErrorReply)
+_PUBLIC = None  # the holder of a worker's own data
+# PySyft's VirtualWorker takes these too; fedlab has no use for them.
+_PYSYFT_OPTIONS = {"is_client_worker", "log_msgs", "verbose", "auto_add", "message_pending_time"}
+
+
+_local: list[BaseWorker] = []  # the local worker ``me``, once torch is hooked
+
+
+def local_worker() -> BaseWorker:
+    """The local worker ``me`` (made by ``sy.TorchHook(torch)``)."""
+    if not _local:
+        raise RuntimeError("hook torch first: hook = sy.TorchHook(torch)")
+    return _local[0]
 
 
 def grads_changed() -> None:
@@ -52,16 +74,13 @@ def get_worker(worker_id: str) -> BaseWorker:
     """The worker with this id, in this process or reachable through a transport."""
     w = _workers.get(worker_id)
     if w is None:
-        for resolve in _resolvers:
-            w = resolve(worker_id)
-            if w is not None:
-                break
-        else:
-            known = ", ".join(sorted(_workers)) or "none"
-            raise WorkerNotFoundError(
-                f"there is no worker called {worker_id!r} (known workers: {known}). "
-                f'Create it first, e.g. sy.VirtualWorker(hook, id="{worker_id}").'
-            )
+        w = next((found for resolve in _resolvers if (found := resolve(worker_id))), None)
+    if w is None:
+        known = ", ".join(sorted(_workers)) or "none"
+        raise WorkerNotFoundError(
+            f"there is no worker called {worker_id!r} (known workers: {known}). "
+            f'Create it first, e.g. sy.VirtualWorker(hook, id="{worker_id}").'
+        )
     return w
 
 
@@ -70,15 +89,13 @@ def all_workers() -> list[BaseWorker]:
     return list(_workers.values())
 
 
-_MISSING = object()
-_DONE_REPLY = m.Reply(None)
-_DONE = serde.encode(_DONE_REPLY)
-
-
 class BaseWorker:
     """A party that holds objects and answers messages; see ``VirtualWorker``."""
 
-    def __new__(cls, hook: TorchHook | None = None, id: str = "me", **kwargs: Any):
+    max_result_bytes = 256 << 20  # the largest tensor one operation may make here
+    max_work = 1 << 33  # about the most multiply-adds one operation may take (seconds)
+
+    def __new__(cls, hook: TorchHook | None = None, id: str = "me", *args: Any, **kwargs: Any):
         # Re-running ``bob = sy.VirtualWorker(hook, id="bob")`` in a notebook gives back
         # the same bob: a second bob under the same id would confuse every pointer.
         existing = _workers.get(id)
@@ -86,34 +103,35 @@ class BaseWorker:
             return existing
         return super().__new__(cls)
 
-    def __init__(self, hook: TorchHook | None = None, id: str = "me", **kwargs: Any) -> None:
+    def __init__(self, hook: TorchHook | None = None, id: str = "me",
+                 data: Iterable[torch.Tensor] = (), **kwargs: Any) -> None:  # fmt: skip
+        unknown = sorted(set(kwargs) - _PYSYFT_OPTIONS)
+        if unknown:
+            raise TypeError(f"{type(self).__name__}() got unexpected keyword arguments: {unknown}")
         if getattr(self, "_initialised", False):
             return
         if not isinstance(id, str) or not id:
             raise TypeError(f'a worker id must be a non-empty string like "bob", not {id!r}')
-        self.hook = hook
-        self.id = id
-        self._objects: dict[int, Any] = {}
+        self.hook, self.id = hook, id
+        self._store: dict[int, Any] = {}
+        self._holders: dict[int, str | None] = {}
         self._counter = itertools.count(1)
         self._known: dict[str, BaseWorker] = {}
         # Only the local worker ``me`` caches ``.grad`` pointers: a middle worker of a
         # chain must store a fresh pointer for each request, or two would share one id.
         self.caches_grads = False
         self.handlers: dict[type, Callable[[str, Any], Any]] = {
-            m.SendObject: self._on_send,
-            m.RunOp: self._on_op,
-            m.Fetch: self._on_fetch,
-            m.Delete: self._on_delete,
-            m.Move: self._on_move,
-            m.RemoteGet: self._on_remote_get,
-            m.ClearObjects: self._on_clear,
-            m.ListObjects: self._on_list,
+            m.SendObject: self._on_send, m.RunOp: self._on_op, m.Fetch: self._on_fetch,
+            m.Delete: self._on_delete, m.Move: self._on_move, m.RemoteGet: self._on_remote_get,
+            m.Forward: self._on_forward, m.ClearObjects: self._on_clear,
             m.RunPlan: self._on_plan,
-        }
+        }  # fmt: skip
         self._initialised = True
         _workers[id] = self
+        self._data = [t if isinstance(t, torch.Tensor) else _not_data(t) for t in data]
+        self._store_data()
 
-    # -- identity -------------------------------------------------------------
+    # -- identity -------------------------------------------------------------------
     def new_id(self) -> int:
         """A fresh id in this worker's namespace (for stored objects and owned pointers)."""
         return next(self._counter)
@@ -121,313 +139,264 @@ class BaseWorker:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} id:{self.id} #objects:{len(self._objects)}>"
 
-    def add_workers(self, workers: Iterable[BaseWorker]) -> BaseWorker:
-        """Let this worker know other workers (harmless to repeat); returns the worker."""
-        for w in workers:
-            self._known[w.id] = w
+    def add_worker(self, worker: BaseWorker) -> BaseWorker:
+        """Let this worker know another worker (harmless to repeat); returns this worker."""
+        if not isinstance(worker, BaseWorker):
+            raise TypeError(f"add_worker takes one worker, not {type(worker).__name__}")
+        self._known[worker.id] = worker
         return self
 
-    add_worker = add_workers
+    def add_workers(self, workers: Iterable[BaseWorker]) -> BaseWorker:
+        """Let this worker know other workers (a list); returns this worker."""
+        for w in workers:
+            self.add_worker(w)
+        return self
+
+    # -- the store ------------------------------------------------------------------
+    @property
+    def _objects(self) -> dict[int, Any]:
+        """The store: object id -> tensor, or pointer (the course's name for it)."""
+        return self._store
+
+    _tensors = _objects  # (PySyft's name for it)
+
+    def objects(self) -> Mapping[int, Any]:
+        """The store, read-only: object id -> tensor, or pointer (the middle of a chain)."""
+        return MappingProxyType(self._objects)
+
+    def holder(self, obj_id: int) -> str | None:
+        """The worker whose pointer refers to object ``obj_id`` (None: this worker's data)."""
+        self.get_obj(obj_id)
+        return self._holders[obj_id]
+
+    def store(self, obj: Any, holder: str | None, obj_id: int | None = None) -> int:
+        """Keep ``obj`` for ``holder`` under a new id (a pointer it owns: the pointer's id)."""
+        if obj_id is None:
+            owned = type(obj) is pointer.PointerTensor and obj.owner is self
+            obj_id = obj.id if owned else self.new_id()
+        self._store[obj_id] = obj
+        self._holders[obj_id] = holder
+        if events.bus:
+            events.bus.publish(events.ObjectStored(self.id, obj_id, obj=obj))
+        return obj_id
+
+    def get_obj(self, obj_id: int, asker: str | None = None) -> Any:
+        """The stored object ``obj_id`` (for ``asker``: only if it holds it, or it is data)."""
+        try:
+            obj = self._store[obj_id]
+        except (KeyError, TypeError):
+            raise ObjectNotFoundError(
+                f"{self.id} holds no object with id {obj_id!r}: it was deleted, fetched with "
+                ".get(), or moved away. Send the tensor again to get a fresh pointer."
+            ) from None
+        holder = self._holders.get(obj_id)
+        if asker is not None and holder is not _PUBLIC and holder != asker:
+            raise NotYoursError(
+                f"{asker} asked {self.id} to use object {obj_id}, but {holder} holds the "
+                f"pointer to it; a worker acts on an object only for the holder of its pointer"
+            )
+        return obj
+
+    def pop_obj(self, obj_id: int, reason: str) -> Any:
+        """Remove ``obj_id`` from the store and return it."""
+        obj = self._store.pop(obj_id)
+        self._holders.pop(obj_id, None)
+        if events.bus:
+            events.bus.publish(events.ObjectDeleted(self.id, obj_id, reason))
+        return obj
 
     def clear_objects(self) -> BaseWorker:
-        """Empty this worker's store and return the worker."""
+        """Empty this worker's store (its own data stays) and return the worker."""
         self._clear("clear_objects")
+        self._store_data()
         return self
 
-    def _clear(self, reason: str) -> None:
+    def _clear(self, reason: str, holder: str | None = None) -> None:
         grads_changed()
-        ids = tuple(self._objects)
-        objs = list(self._objects.values())
-        self._objects.clear()
-        if events.bus.callbacks and ids:
+        ids = tuple(k for k in self._store if holder is None or self._holders.get(k) == holder)
+        objs = [self._store.pop(k) for k in ids]
+        for k in ids:
+            self._holders.pop(k, None)
+        if events.bus and ids:
             events.bus.publish(events.StoreCleared(self.id, ids, reason))
         del objs  # pointers among them die here and free what they point to
 
     def _reset(self) -> None:
         self._clear("reset")
         self._counter = itertools.count(1)
+        self._store_data()
 
-    # -- the store ------------------------------------------------------------
-    def store(self, obj: Any, obj_id: int | None = None) -> int:
-        """Keep ``obj`` under a new id (or ``obj_id``) and return the id."""
-        if obj_id is None:
-            # (A plain tensor has no child; asking it costs an AttributeError, so don't.)
-            child = None if type(obj) is torch.Tensor else getattr(obj, "child", None)
-            # A pointer this worker owns is kept under its own id: "alice:2 -> bob:2" at key 2.
-            owned = child is not None and getattr(child, "owner", None) is self
-            obj_id = child.id if owned else self.new_id()
-        self._objects[obj_id] = obj
-        if events.bus.callbacks:
-            events.publish_stored(self.id, obj_id, obj)
-        return obj_id
+    def _store_data(self) -> None:
+        # A worker's own data takes ids 1, 2, ... and comes back under them after a reset.
+        for i, t in enumerate(self._data, 1):
+            if i not in self._store:
+                self.store(t, _PUBLIC, i)
+                self._counter = itertools.count(max(i + 1, next(self._counter)))
 
-    def get_obj(self, obj_id: int) -> Any:
-        """The stored object ``obj_id``, or a clear ``ObjectNotFoundError``."""
-        try:
-            return self._objects[obj_id]
-        except (KeyError, TypeError):
-            raise ObjectNotFoundError(
-                f"{self.id} holds no object with id {obj_id!r}: it was deleted, fetched with "
-                ".get(), or moved away. Send the tensor again to get a fresh pointer."
-            ) from None
-
-    def pop_obj(self, obj_id: int, reason: str) -> Any:
-        """Remove ``obj_id`` from the store and return it."""
-        obj = self.get_obj(obj_id)
-        del self._objects[obj_id]
-        if events.bus.callbacks:
-            events.publish_deleted(self.id, obj_id, reason)
-        return obj
-
-    # -- talking --------------------------------------------------------------
+    # -- talking --------------------------------------------------------------------
     def send_msg(self, msg: Any, location: BaseWorker) -> Any:
         """Encode ``msg``, deliver it to ``location``, and return the decoded reply's value."""
         __tracebackhide__ = True
-        return self.send_bytes(serde.encode_envelope(self.id, location.id, msg), location, msg)
-
-    def send_bytes(self, data: bytes, location: BaseWorker, msg: Any) -> Any:
-        """``send_msg`` for a message already encoded as ``data`` (``msg``: for listeners)."""
-        __tracebackhide__ = True
-        listening = bool(events.bus.callbacks)
+        data = serde.encode(self.id, location.id, msg)
+        listening = bool(events.bus)
         if listening:
             start = events._now()
-            kind = m.KINDS.get(type(msg)) or type(msg).__name__
-            events.publish_message(kind, self.id, location.id, len(data), msg, start)
+            events.bus.publish(events.MessageEvent(msg.kind, self.id, location.id, len(data),
+                                                   payload=msg, time=start))  # fmt: skip
         answer = location.recv_msg(data)
-        if answer[:2] == b"PS":  # the usual answer, a stored result: read without a Reply
-            value = serde.stored_reply_value(answer)
-            if not listening:
-                return value
-            reply = m.Reply(value)
-        elif answer == _DONE:  # a delete's answer, every time: no decoding
-            if not listening:
-                return None
-            reply = _DONE_REPLY
-        else:
-            reply = serde.decode(answer)
+        reply = serde.decode(answer, _REPLIES)[2]
         if listening:
             now = events._now()
-            kind = m.KINDS.get(type(reply)) or type(reply).__name__
-            events.publish_message(kind, location.id, self.id, len(answer), reply, now, now - start)
+            event = events.MessageEvent(reply.kind, location.id, self.id, len(answer),
+                                        payload=reply, time=now, elapsed=now - start)  # fmt: skip
+            events.bus.publish(event)
         if type(reply) is m.ErrorReply:
-            raise rebuild(reply.kind, reply.message)
-        if type(reply) is not m.Reply:
-            raise SerdeError(f"{location.id} answered with something that is not a reply")
+            raise rebuild(reply.error, reply.message)
         return reply.value
 
     def recv_msg(self, data: bytes) -> bytes:
         """Handle one encoded message and return the encoded reply (never raises)."""
+        sender = ""
         try:
-            if data[:1] == b"Q":  # an operation request, the usual message: no message objects
-                value = self._on_request(data)
-            elif (delete := serde.delete_request(data)) is not None:  # the next most usual
-                value = self._on_delete("", delete)
-            else:
-                env = serde.decode(data)
-                if type(env) is not m.Envelope or not isinstance(env.sender, str):
-                    raise SerdeError("expected a fedlab message envelope")
-                handler = self.handlers.get(type(env.msg))
-                if handler is None:
-                    raise SerdeError(f"{self.id} does not accept {type(env.msg).__name__} messages")
-                value = handler(env.sender, env.msg)
-            if type(value) is bytes:  # an operation's reply, already encoded by ``_run``
-                return value
-            if value is None:  # a delete's answer, on every dying pointer: encoded once
-                return _DONE
-            return serde.encode_reply(value)
+            sender, receiver, msg = serde.decode(data, self.handlers)
+            if receiver != self.id:
+                raise SerdeError(f"a message for {receiver!r} reached {self.id}")
+            reply: Any = m.Reply(self.handlers[type(msg)](sender, msg))
         except FedlabError as e:
-            error = m.ErrorReply(type(e).__name__, str(e))
+            reply = m.ErrorReply(kind_of(e), str(e))
         except Exception as e:  # a torch error on this worker travels back by name
-            error = m.ErrorReply(type(e).__name__, f"on {self.id}: {e}")
-        return serde.encode(error)
+            reply = m.ErrorReply(kind_of(e), f"on {self.id}: {e}")
+        try:
+            return serde.encode(self.id, sender, reply)
+        except SerdeError as e:
+            return serde.encode(self.id, sender, m.ErrorReply("SerdeError", str(e)))
 
-    # -- handlers -------------------------------------------------------------
-    def _materialise(self, obj: Any) -> Any:
-        """A received value as this worker keeps it: a ``PointerRef`` becomes a pointer."""
-        if isinstance(obj, m.PointerRef):
-            from fedlab.pointer import pointer_from_ref
-
-            return pointer_from_ref(self, obj)
-        if not isinstance(obj, torch.Tensor):
-            raise SerdeError(f"{self.id} only stores tensors and pointers")
-        return obj
-
+    # -- handlers -------------------------------------------------------------------
     def _on_send(self, sender: str, msg: m.SendObject) -> int:
-        obj_id = self.new_id()
-        obj = self._materialise_with_id(msg.obj, obj_id)
-        return self.store(obj, obj_id)
+        holder = sender if msg.holder is None else msg.holder
+        if type(msg.obj) is m.PointerRef:
+            obj_id = self.new_id()
+            return self.store(pointer.from_ref(self, msg.obj, obj_id), holder, obj_id)
+        return self.store(msg.obj, holder)
 
-    def _materialise_with_id(self, obj: Any, obj_id: int) -> Any:
-        if isinstance(obj, m.PointerRef):
-            from fedlab.pointer import pointer_from_ref
-
-            return pointer_from_ref(self, obj, pointer_id=obj_id)
-        return self._materialise(obj)
-
-    def _resolve(self, value: Any, used: dict[int, int]) -> Any:
+    def _resolve(self, value: Any, sender: str, used: list) -> Any:
+        """An operation's arguments with each ``ObjRef`` replaced by the stored object."""
         t = type(value)
         if t is m.ObjRef:
-            obj = self.get_obj(value.id)
-            used[id(obj)] = value.id
+            obj = self.get_obj(value.id, sender)
+            used.append((value.id, obj))
             return obj
         if t is tuple or t is list:
-            return t(self._resolve(v, used) for v in value)
+            return t(self._resolve(v, sender, used) for v in value)
         if t is dict:
-            return {k: self._resolve(v, used) for k, v in value.items()}
-        if t is m.PointerRef or (isinstance(value, torch.Tensor) and t is not torch.Tensor):
+            return {k: self._resolve(v, sender, used) for k, v in value.items()}
+        if isinstance(value, torch.Tensor) or t is m.PointerRef:
             raise SerdeError("operation arguments must be stored objects or plain values")
         return value
 
     def _on_op(self, sender: str, msg: m.RunOp) -> Any:
         fn = allowlist.lookup(msg.op)
-        if type(msg.args) is not tuple or type(msg.kwargs) is not dict:
-            raise SerdeError("an operation's arguments must be a tuple and a dict")
-        used: dict[int, int] = {}
-        args, kwargs = self._resolve(msg.args, used), self._resolve(msg.kwargs, used)
-        return self._run(fn, msg.op, args, kwargs, bool(msg.grad_enabled), used)
-
-    def _on_request(self, data: bytes) -> Any:
-        """``_on_op`` for a compact request: its values resolved straight from the bytes."""
-        _, (op, grad, nargs, names, codes, *_), values = serde.request(data)
-        fn = allowlist.lookup(op)
-        objects = self._objects
-        used: dict[int, int] = {}
-        args = []
-        for c, v in zip(codes, values):
-            if c == 82:  # R: an object of this store, by id
-                obj = objects.get(v, _MISSING)
-                if obj is _MISSING:
-                    obj = self.get_obj(v)  # raises the clear "no object with id" error
-                used[id(obj)] = v
-                v = obj
-            args.append(v)
-        kwargs = dict(zip(names, args[nargs:])) if names else {}
-        return self._run(fn, op, args[:nargs] if names else args, kwargs, grad, used)
-
-    def _run(self, fn: Callable, op: str, args: Any, kwargs: dict, grad: bool, used: dict) -> Any:
-        if torch.is_grad_enabled() is grad:
-            result = fn(*args, **kwargs)  # already in the caller's grad mode (usual)
+        used: list[tuple[int, Any]] = []
+        args = self._resolve(msg.args, sender, used)
+        kwargs = self._resolve(msg.kwargs, sender, used)
+        if any(type(obj) is pointer.PointerTensor for _, obj in used):  # a chain: pass it on
+            result = pointer.remote(msg.op, args, kwargs, msg.grad_enabled)
         else:
-            with torch.set_grad_enabled(grad):
-                result = fn(*args, **kwargs)
-        if type(result) is not torch.Tensor:  # (a plain tensor, the usual case, is fine)
-            _check_result(result, op)
-        return self._keep(result, used, reply=True)
+            with torch.set_grad_enabled(msg.grad_enabled):
+                result = guard.run(fn, msg.op, args, kwargs, [o for _, o in used], self)
+        return self.keep(result, used, sender)
 
-    def _keep(self, result: Any, used: dict[int, int], reply: bool = False) -> Any:
-        """Store ``result`` (unless it is an argument) and describe it; with ``reply``, a
-        plain tensor's description comes as the encoded reply, packed straight off it."""
+    def keep(self, result: Any, used: list, holder: str) -> Any:
+        """Store ``result`` for ``holder`` (unless it is an argument) and describe it."""
         if result is None:
             return None
-        if isinstance(result, torch.Tensor):
-            existing = used.get(id(result))
-            obj_id = existing if existing is not None else self.store(result)
-            if reply and type(result) is torch.Tensor:  # the usual result
-                packed = serde.stored_reply(obj_id, result, existing is not None)
-                if packed is not None:
-                    return packed
-            return stored_descriptor(obj_id, result, existing is not None)
-        return tuple(self._keep(r, used) for r in result)
+        if isinstance(result, (tuple, list)):
+            return tuple(self.keep(r, used, holder) for r in result)
+        existing = next((i for i, obj in used if obj is result), None)
+        obj_id = existing if existing is not None else self.store(result, holder)
+        return stored(obj_id, result, existing is not None)
 
     def _on_fetch(self, sender: str, msg: m.Fetch) -> Any:
-        obj = self.get_obj(msg.id)
-        value = to_value(obj)  # may fail (an unsendable object): then nothing changed
-        self.pop_obj(msg.id, "get")
-        _hand_over(obj)
+        obj = self.get_obj(msg.id, sender)
+        if type(obj) is pointer.PointerTensor:  # a chain's middle: hand the pointer over
+            value = obj.as_ref()
+            obj.send(m.Forward(obj.id_at_location, obj.location_id, sender))
+        else:
+            serde.check_sendable(obj)  # (it must be able to leave before it leaves)
+            value = obj
+        self._hand_over(msg.id, "get")
         return value
 
+    def _hand_over(self, obj_id: int, reason: str) -> None:
+        obj = self.pop_obj(obj_id, reason)
+        if type(obj) is pointer.PointerTensor:
+            obj.garbage_collect_data = False  # handed over: it must not delete anything
+
     def _on_delete(self, sender: str, msg: m.Delete) -> None:
-        if msg.id in self._objects:
+        if msg.id in self._store:
+            self.get_obj(msg.id, sender)
+            if self._holders[msg.id] is _PUBLIC:
+                raise NotYoursError(f"{self.id}:{msg.id} is {self.id}'s own data; it stays")
             obj = self.pop_obj(msg.id, msg.reason)
             del obj  # a pointer dies here: the delete cascades along its chain
 
     def _on_move(self, sender: str, msg: m.Move) -> int:
-        obj = self.get_obj(msg.id)
+        obj = self.get_obj(msg.id, sender)
         dest = get_worker(msg.dest)
-        child = getattr(obj, "child", None)
-        if child is not None and getattr(child, "location_id", None) == dest.id:
-            # A pointer moved to the worker it points at collapses: dest keeps its object.
-            new_id = child.id_at_location
+        if type(obj) is pointer.PointerTensor:  # the location gives dest its object's pointer
+            new_id = obj.send(m.Forward(obj.id_at_location, dest.id, sender))
         else:
-            new_id = self.send_msg(m.SendObject(to_value(obj)), dest)
-        self.pop_obj(msg.id, f"move to {dest.id}")
-        _hand_over(obj)
+            serde.check_sendable(obj)
+            new_id = self.send_msg(m.SendObject(obj, sender), dest)
+        self._hand_over(msg.id, f"move to {dest.id}")
         return new_id
 
-    def _on_remote_get(self, sender: str, msg: m.RemoteGet) -> Any:
-        obj = self.get_obj(msg.id)
-        child = getattr(obj, "child", None)
-        if child is None or not hasattr(child, "id_at_location"):
+    def _on_forward(self, sender: str, msg: m.Forward) -> int:
+        obj = self.get_obj(msg.id, sender)
+        public = self._holders[msg.id] is _PUBLIC
+        if msg.dest == self.id:  # the pointer comes back to its location: the holder changes
+            new_holder, new_id = msg.holder, msg.id
+        else:
+            ref = m.PointerRef(self.id, msg.id, *stored(msg.id, obj, True)[1:5])
+            new_id = self.send_msg(m.SendObject(ref, msg.holder), get_worker(msg.dest))
+            new_holder = msg.dest
+        if not public:
+            self._holders[msg.id] = new_holder
+        return new_id
+
+    def _on_remote_get(self, sender: str, msg: m.RemoteGet) -> m.Stored:
+        obj = self.get_obj(msg.id, sender)
+        if type(obj) is not pointer.PointerTensor:
             raise PointerChainError(
                 f"remote_get() needs a pointer to a pointer, but {self.id}:{msg.id} is the "
                 f"tensor itself. Use .get() to bring it to you, or .move(worker) to send it on."
             )
-        value = obj.get()
-        self._objects[msg.id] = value
-        if events.bus.callbacks:
-            events.publish_stored(self.id, msg.id, value)
-        return stored_descriptor(msg.id, value, True)
+        value = pointer.fetch(obj)
+        self._store[msg.id] = value  # (the same id and holder: the pointer now points here)
+        if events.bus:
+            events.bus.publish(events.ObjectStored(self.id, msg.id, obj=value))
+        return stored(msg.id, value, True)
 
     def _on_clear(self, sender: str, msg: m.ClearObjects) -> None:
-        self._clear(str(msg.reason))
+        self._clear(msg.reason, holder=sender)
 
     def _on_plan(self, sender: str, msg: m.RunPlan) -> Any:
-        from fedlab import planrun  # (loaded on a worker's first plan)
-
-        return planrun.run_on(self, msg)
-
-    def _on_list(self, sender: str, msg: m.ListObjects) -> dict[int, str]:
-        return {k: " ".join(describe(v)) for k, v in self._objects.items()}
-
-
-def _check_result(result: Any, op: str) -> None:
-    if result is None or isinstance(result, torch.Tensor):
-        return
-    if isinstance(result, (tuple, list)) and all(
-        r is None or isinstance(r, torch.Tensor) for r in result
-    ):
-        return
-    raise RemoteValueError(
-        f"{allowlist.short(op)} gives back a {type(result).__name__}, which would reveal data; "
-        "fedlab only returns pointers. Use .get() first if you may see the values."
-    )
+        if not all(type(r) is m.ObjRef for r in msg.inputs):
+            raise SerdeError("a plan's inputs must be stored objects")
+        inputs = [self.get_obj(r.id, sender) for r in msg.inputs]
+        used = [(r.id, obj) for r, obj in zip(msg.inputs, inputs)]
+        results = planrun.run_on(self, msg, inputs)
+        return tuple(self.keep(r, used, sender) for r in results)
 
 
-def _hand_over(obj: Any) -> None:
-    """An object leaves a store by get or move: if it is a pointer, it must not GC."""
-    child = getattr(obj, "child", None)
-    if child is not None and hasattr(child, "garbage_collect_data"):
-        child.garbage_collect_data = False
+def stored(obj_id: int, t: Any, existing: bool) -> m.Stored:
+    """What the caller needs to make a pointer to the stored tensor (or pointer) ``t``."""
+    return m.Stored(obj_id, tuple(t.shape), serde.DTYPE_NAMES[t.dtype], t.requires_grad,
+                    t.is_leaf, existing)  # fmt: skip
 
 
-def stored_descriptor(obj_id: int, t: torch.Tensor, existing: bool) -> m.Stored:
-    """What the caller needs to build a pointer to the stored tensor ``t``."""
-    child = None if type(t) is torch.Tensor else getattr(t, "child", None)
-    if child is not None and hasattr(child, "id_at_location"):
-        return m.Stored(
-            obj_id,
-            tuple(child.shape),
-            serde.DTYPE_NAMES[child.dtype],
-            child.requires_grad,
-            child.is_leaf,
-            existing,
-        )
-    return m.Stored(
-        obj_id,
-        tuple(t.shape),
-        serde.DTYPE_NAMES.get(t.dtype) or str(t.dtype),
-        t.requires_grad,
-        t.is_leaf,
-        existing,
-    )
-
-
-def to_value(obj: Any) -> Any:
-    """A stored object as it travels: a tensor as itself, a pointer as a ``PointerRef``."""
-    child = getattr(obj, "child", None)
-    if child is not None and hasattr(child, "id_at_location"):
-        return child.as_ref()
-    return obj
+def _not_data(obj: Any) -> torch.Tensor:
+    raise TypeError(f"a worker's data= holds tensors, not {type(obj).__name__}")
 
 
 class VirtualWorker(BaseWorker):

@@ -1,9 +1,10 @@
 """The pointer wrapper: what a student holds for a remote tensor.
 
-A pointer is held in a ``Wrapper``: an instance of a ``torch.Tensor`` subclass with
-a classmethod ``__torch_function__``, so only calls that involve a wrapper are
-intercepted (operators, methods, ``torch.*``, ``F.*`` and property access) and
-plain tensors pay nothing; ``fedlab.dispatch`` decides where each call runs.
+A pointer is held in a ``Wrapper``: an instance of a ``torch.Tensor`` subclass with a
+classmethod ``__torch_function__``, so only calls that involve a wrapper are intercepted
+(operators, methods, ``torch.*``, ``F.*`` and property access) and plain tensors pay
+nothing; ``fedlab.dispatch`` decides where each call runs, and new pointers come back
+wrapped. A wrapper's ``child`` is its ``PointerTensor`` (``fedlab.pointer``).
 """
 
 from __future__ import annotations
@@ -14,37 +15,60 @@ from typing import Any
 
 import torch
 
+from fedlab import allowlist, dispatch, pointer, worker
 from fedlab import messages as m
-from fedlab import worker
-from fedlab.exceptions import ObjectNotFoundError, PointerChainError, RemoteValueError
-from fedlab.pointer import MultiPointerTensor, PointerTensor, pointer_from_ref
+from fedlab.exceptions import PointerChainError, RemoteValueError
+from fedlab.pointer import MultiPointerTensor, PointerTensor
 from fedlab.worker import BaseWorker
-
-_EMPTY: dict[torch.dtype, torch.Tensor] = {}
-
-
-def _empty(dtype: torch.dtype) -> torch.Tensor:
-    t = _EMPTY.get(dtype)
-    if t is None:
-        t = _EMPTY[dtype] = torch.empty(0, dtype=dtype)
-    return t
 
 
 def wrap(ptr: PointerTensor, cls: type | None = None) -> torch.Tensor:
     """A tensor-like wrapper around the pointer ``ptr``."""
-    empty = _EMPTY.get(ptr.dtype)
-    w = torch.Tensor._make_subclass(cls or Wrapper, _empty(ptr.dtype) if empty is None else empty)
+    w = torch.Tensor._make_subclass(cls or Wrapper, dispatch.empty(ptr.dtype))
     w.child = ptr
     return w
 
 
 def is_pointer(x: Any) -> bool:
     """True for a wrapper around a single pointer."""
-    return isinstance(x, Wrapper) and isinstance(x.__dict__.get("child"), PointerTensor)
+    return isinstance(x, Wrapper) and type(x.__dict__.get("child")) is PointerTensor
 
 
-def _child(w: Wrapper) -> PointerTensor:
-    return w.__dict__["child"]
+def _wrapped(value: Any) -> Any:
+    """What dispatch gave back, with each new pointer wrapped (a tuple's, a multi's)."""
+    t = type(value)
+    if t is PointerTensor:
+        return wrap(value)
+    if t is tuple:
+        return tuple(_wrapped(v) for v in value)
+    if t is MultiPointerTensor:
+        children = {k: _wrapped(v) for k, v in value.child.items()}
+        first = next(iter(children.values()))
+        w = torch.Tensor._make_subclass(MultiWrapper, dispatch.empty(first.dtype))
+        w.child = MultiPointerTensor(children)
+        return w
+    return value
+
+
+def _grad(w: Wrapper) -> Any:
+    """``w.grad``: a pointer to the remote gradient, the same object until a gradient may change.
+
+    An optimizer reads ``p.grad`` several times per step; asking once per change keeps the
+    message log to what a student would expect, and, like torch, gives the same object.
+    """
+    __tracebackhide__ = True
+    ptr = usable(w)
+    if not ptr.owner.caches_grads:
+        return _wrapped(dispatch.run("Tensor.grad.__get__", (w,), {}))
+    if ptr.grad_epoch == worker.grad_epoch:
+        cached = ptr.grad_cache
+        c = None if cached is None else cached.__dict__["child"]
+        if cached is None or (c.id_at_location is not None and c.location_id == ptr.location_id
+                              and c.generation == worker.current_generation):  # fmt: skip
+            return cached
+    value = _wrapped(dispatch.run("Tensor.grad.__get__", (w,), {}))
+    ptr.grad_cache, ptr.grad_epoch = value, worker.grad_epoch
+    return value
 
 
 class Wrapper(torch.Tensor):
@@ -53,31 +77,34 @@ class Wrapper(torch.Tensor):
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
         __tracebackhide__ = True  # students see their line and the error, not fedlab's frames
-        return _dispatch.dispatch(func, args, kwargs or {})
+        name = allowlist.name_of(func)
+        if name == "Tensor.grad.__get__" and type(args[0].__dict__.get("child")) is PointerTensor:
+            return _grad(args[0])
+        return _wrapped(dispatch.dispatch(name, args, kwargs or {}))
 
-    # -- the course's attributes ------------------------------------------------
+    # -- the course's attributes --------------------------------------------------------
     @property
     def location(self) -> BaseWorker:
         """The worker that holds the object."""
-        return _child(self).location
+        return self.child.location
 
     @property
     def id_at_location(self) -> int:
         """The object's key in the location's store."""
-        return _child(self).id_at_location
+        return self.child.id_at_location
 
     @property
     def id(self) -> int:
         """This pointer's own id, in its owner's namespace."""
-        return _child(self).id
+        return self.child.id
 
     @property
     def owner(self) -> BaseWorker:
         """The worker that holds this pointer (usually ``me``)."""
-        return _child(self).owner
+        return self.child.owner
 
     def __repr__(self) -> str:
-        return f"(Wrapper)>{_child(self)!r}"
+        return f"(Wrapper)>{self.child!r}"
 
     __str__ = __repr__
 
@@ -90,63 +117,52 @@ class Wrapper(torch.Tensor):
     def __deepcopy__(self, memo):
         return self.copy()
 
-    # -- moving data ------------------------------------------------------------
+    # -- moving data --------------------------------------------------------------------
     def send(self, *workers: BaseWorker) -> torch.Tensor:
         """Send this pointer to another worker, making a chain (that worker points here)."""
         __tracebackhide__ = True
-        workers = _workers_arg(workers)
-        if len(workers) > 1:
+        dests = workers_arg(workers)
+        if len(dests) > 1:
             raise PointerChainError(
                 "a pointer can be sent to one worker at a time; send the tensor itself "
                 "to several workers instead"
             )
-        ptr = _live_child(self)
-        dest = workers[0]
+        ptr, dest = usable(self), dests[0]
         if dest.id in (ptr.location_id, ptr.owner.id):
             raise PointerChainError(
                 f"this pointer already lives on {ptr.owner.id} and points to "
                 f"{ptr.location_id}; send it to a third worker, or use .move({dest.id})"
             )
-        new_id = ptr.owner.send_msg(m.SendObject(ptr.as_ref()), dest)
+        # The location gives dest a pointer to its object, and dest becomes its holder.
+        new_id = ptr.send(m.Forward(ptr.id_at_location, dest.id, ptr.owner.id))
         ptr.garbage_collect_data = False  # the new pointer on dest now owns the object
-        head = PointerTensor(ptr.owner, dest.id, new_id, ptr.shape, ptr.dtype, ptr.requires_grad)
-        head.is_leaf = ptr.is_leaf
-        return wrap(head)
+        return wrap(PointerTensor(ptr.owner, dest.id, new_id, ptr.shape, ptr.dtype,
+                                  ptr.requires_grad, ptr.is_leaf))  # fmt: skip
 
     def get(self) -> Any:
         """Bring the object back from its location (it leaves there); returns it."""
         __tracebackhide__ = True
-        ptr = _live_child(self)
-        value = ptr.send_to_location(m.Fetch(ptr.id_at_location))
-        ptr.forget_grad()  # the gradient came along with the tensor
-        ptr.garbage_collect_data = False
-        ptr.id_at_location = None  # spent: using this pointer again is a clear error
-        if isinstance(value, m.PointerRef):
-            return pointer_from_ref(ptr.owner, value)
-        return value
+        return _wrapped(pointer.fetch(usable(self)))
 
     def move(self, dest: BaseWorker) -> Any:
         """Send the object from its location straight to ``dest``; updates and returns self."""
         __tracebackhide__ = True
-        ptr = _live_child(self)
-        dest = _workers_arg((dest,))[0]
+        ptr, dest = usable(self), workers_arg((dest,))[0]
         if dest.id == ptr.location_id:
             return self
         if dest.id == ptr.owner.id:
             return self.get()
-        new_id = ptr.send_to_location(m.Move(ptr.id_at_location, dest.id))
+        new_id = ptr.send(m.Move(ptr.id_at_location, dest.id))
         ptr.forget_grad()
-        ptr.location_id = dest.id
-        ptr.id_at_location = new_id
+        ptr.location_id, ptr.id_at_location = dest.id, new_id
         return self
 
     def remote_get(self) -> torch.Tensor:
         """On a chain, make the middle worker pull the object to itself; returns self."""
         __tracebackhide__ = True
-        ptr = _live_child(self)
-        d = ptr.send_to_location(m.RemoteGet(ptr.id_at_location))
+        ptr = usable(self)
+        ptr.update(ptr.send(m.RemoteGet(ptr.id_at_location)))
         ptr.forget_grad()
-        ptr.update(d)
         return self
 
     def copy(self) -> torch.Tensor:
@@ -156,18 +172,18 @@ class Wrapper(torch.Tensor):
     @property
     def garbage_collect_data(self) -> bool:
         """Whether the remote object is deleted when this pointer dies."""
-        return _child(self).garbage_collect_data
+        return self.child.garbage_collect_data
 
     @garbage_collect_data.setter
     def garbage_collect_data(self, value: bool) -> None:
-        _child(self).garbage_collect_data = bool(value)
+        self.child.garbage_collect_data = bool(value)
 
 
 class ParameterWrapper(Wrapper, torch.nn.Parameter):
     """A model's ``Parameter`` after ``model.send``: the same object, now a pointer."""
 
     def __repr__(self) -> str:
-        return f"Parameter containing:\n(Wrapper)>{_child(self)!r}"
+        return f"Parameter containing:\n(Wrapper)>{self.child!r}"
 
     __str__ = __repr__
 
@@ -193,44 +209,58 @@ class MultiWrapper(Wrapper):
         return functools.reduce(operator.add, values) if sum_results else values
 
     def send(self, *workers: BaseWorker) -> torch.Tensor:
+        """Refused: send the tensor itself to several workers instead."""
         __tracebackhide__ = True
         raise PointerChainError("send the tensor itself to several workers, not a multi-pointer")
 
     def move(self, dest: BaseWorker) -> Any:
+        """Refused: move each worker's pointer on its own."""
         __tracebackhide__ = True
         raise PointerChainError("move each worker's pointer (x.child.child['bob']) on its own")
 
     def remote_get(self) -> torch.Tensor:
+        """Refused: ``remote_get`` works on a chain of single pointers."""
         __tracebackhide__ = True
         raise PointerChainError("remote_get works on a chain of single pointers")
 
 
-def _wrap_multi(children: dict[str, torch.Tensor]) -> torch.Tensor:
-    first = next(iter(children.values()))
-    w = torch.Tensor._make_subclass(MultiWrapper, _empty(_child(first).dtype))
-    w.child = MultiPointerTensor(children)
-    return w
+def send_tensor(self: torch.Tensor, *workers: Any) -> torch.Tensor:
+    """Send a copy of this tensor to one worker (a pointer) or several (a multi-pointer)."""
+    __tracebackhide__ = True
+    if isinstance(self, Wrapper):  # reached through torch.Tensor.send on a subclass
+        return Wrapper.send(self, *workers)
+    dests = workers_arg(workers)
+    me = worker.local_worker()
+    if len(dests) > 1:
+        if len({d.id for d in dests}) != len(dests):
+            raise TypeError("each worker can appear once in x.send(...)")
+        return multi({d.id: send_tensor(self, d) for d in dests})
+    dest = dests[0]
+    if dest is me:
+        raise PointerChainError("this tensor is already here on me; send it to another worker")
+    new_id = me.send_msg(m.SendObject(self.detach() if not self.is_leaf else self), dest)
+    ptr = PointerTensor(me, dest.id, new_id, self.shape, self.dtype, self.requires_grad)
+    if not self.is_leaf or self.grad is None:  # (a gradient travels with a leaf)
+        ptr.knows_no_grad()
+    return wrap(ptr)
 
 
-def _live_child(w: Wrapper) -> PointerTensor:
+def multi(children: dict[str, torch.Tensor]) -> torch.Tensor:
+    """A multi-pointer over the wrappers ``children`` (worker id -> pointer)."""
+    return _wrapped(MultiPointerTensor(children))
+
+
+def usable(w: Wrapper) -> PointerTensor:
+    """The pointer a single-pointer wrapper holds, if it still names an object."""
     __tracebackhide__ = True
     ptr = w.__dict__.get("child")
-    if not isinstance(ptr, PointerTensor):
+    if type(ptr) is not PointerTensor:
         raise PointerChainError("this operation needs a single pointer")
-    if ptr.id_at_location is None:
-        raise ObjectNotFoundError(
-            f"the pointer {ptr.owner.id}:{ptr.id} was already used with .get(): its object "
-            f"now lives with you, not on {ptr.location_id}. Use the value .get() returned."
-        )
-    if ptr.generation != worker.current_generation:
-        raise ObjectNotFoundError(
-            f"the pointer {ptr.owner.id}:{ptr.id} was made before sy.reset(); "
-            f"{ptr.location_id} no longer holds its object. Send the tensor again."
-        )
-    return ptr
+    return pointer.usable(ptr)
 
 
-def _workers_arg(workers: tuple) -> list[BaseWorker]:
+def workers_arg(workers: tuple) -> list[BaseWorker]:
+    """The workers a call names (objects, ids, or one list of them), checked."""
     if len(workers) == 1 and isinstance(workers[0], (list, tuple)):
         workers = tuple(workers[0])
     if not workers:
@@ -246,7 +276,3 @@ def _workers_arg(workers: tuple) -> list[BaseWorker]:
             )
         out.append(w)
     return out
-
-
-# Imported last, as a module: dispatch needs the classes above (one mechanism, two files).
-from fedlab import dispatch as _dispatch  # noqa: E402

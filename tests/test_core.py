@@ -491,7 +491,7 @@ def test_send_a_pointer_makes_a_chain(workers):
     bob, alice, _ = workers
     x = torch.tensor([1, 2, 3, 4, 5]).send(bob).send(alice)
     assert keys(bob) == [1] and keys(alice) == [1]
-    assert repr(alice._objects[1]) == "(Wrapper)>[PointerTensor | alice:1 -> bob:1]"
+    assert repr(alice._objects[1]) == "[PointerTensor | alice:1 -> bob:1]"
     assert repr(x) == "(Wrapper)>[PointerTensor | me:2 -> alice:1]"
 
 
@@ -501,7 +501,7 @@ def test_operations_on_a_chain_are_forwarded_hop_by_hop(workers):
     y = x + x
     assert repr(y) == "(Wrapper)>[PointerTensor | me:3 -> alice:2]"
     assert torch.equal(bob._objects[2], torch.tensor([2, 4, 6, 8, 10]))
-    assert repr(alice._objects[2]) == "(Wrapper)>[PointerTensor | alice:2 -> bob:2]"
+    assert repr(alice._objects[2]) == "[PointerTensor | alice:2 -> bob:2]"
     del y
     assert keys(bob) == [1] and keys(alice) == [1]
 

@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 import fedlab as sy
 from fedlab import messages as m
-from fedlab import serde
 from fedlab.exceptions import (
     ObjectNotFoundError,
     OperationNotAllowedError,
@@ -158,7 +157,7 @@ def test_the_optimizer_step_is_recorded_without_grad_and_zero_grad_is_recorded()
     lines = plan.code.splitlines()
     assert "    w.grad = None" in lines and "    b.grad = None" in lines
     assert lines[-7:-2] == [
-        "    backward(_9, gradient=None, retain_graph=None, create_graph=False, inputs=None)",
+        "    backward(_9)",  # (arguments left at their defaults are not shown)
         "    _11 = w.grad  # no grad",
         "    _12 = b.grad  # no grad",
         "    add_(w, _11, alpha=-0.1)  # no grad",  # in place: w keeps its name
@@ -177,11 +176,9 @@ def test_a_gradient_the_worker_does_not_have_yet_gets_a_clear_error(bob):
         sy.Plan(step)(torch.ones(2).send(bob), wp)
     assert wp.grad is None
     # Should such a plan reach a worker anyway, the worker says what went wrong.
-    steps = serde.encode(
-        (
-            m.RunOp("Tensor.grad.__get__", (m.Slot(0, -1),), {}, True),
-            m.RunOp("Tensor.zero_", (m.Slot(1, -1),), {}, True),
-        )
+    steps = (
+        m.RunOp("Tensor.grad.__get__", (m.Slot(0, -1),), {}, True),
+        m.RunOp("Tensor.zero_", (m.Slot(1, -1),), {}, True),
     )
     with pytest.raises(PlanError, match=r"uses a \.grad that is None here"):
         _send_plan(bob, [wp.id_at_location], steps)
@@ -224,7 +221,7 @@ def test_a_second_call_does_not_accumulate_gradients(bob):
     [
         (lambda x: x * x.sum().item(), "reads the values"),
         (lambda x: x if bool(x.sum() > 0) else -x, "reads the values"),
-        (lambda x: torch.fft.fft(x).real, "not on fedlab's allowlist"),
+        (lambda x: x.as_strided((1,), (1,)), "not on fedlab's allowlist"),
         (lambda x: x.sum().tolist(), "reads the values"),
         (lambda x: x.shape, "returns a Size"),
         (lambda x: (x, x), "same tensor twice"),
@@ -274,22 +271,21 @@ def test_wrong_inputs_are_refused_before_anything_travels(bob, alice):
         plan(xp, spent)
 
 
-def _send_plan(worker, inputs, steps, outputs=(), mutates=()):
+def _send_plan(worker, inputs, steps, outputs=()):
+    """A hand-made plan: the worker itself works out which inputs it may change."""
     me = sy.local_worker
-    msg = m.RunPlan("hand-made", tuple(m.ObjRef(i) for i in inputs), steps, outputs, mutates)
+    msg = m.RunPlan("hand-made", tuple(m.ObjRef(i) for i in inputs), steps, outputs)
     return me.send_msg(msg, worker)
 
 
 def test_a_worker_refuses_a_plan_with_an_operation_off_the_allowlist_and_runs_nothing(bob):
     xp = torch.ones(2).send(bob)
-    steps = serde.encode(
-        (
-            m.RunOp("Tensor.add_", (m.Slot(0, -1), 1.0), {}, True),
-            m.RunOp("os.system", ("echo hi",), {}, True),
-        )
+    steps = (
+        m.RunOp("Tensor.add_", (m.Slot(0, -1), 1.0), {}, True),
+        m.RunOp("os.system", ("echo hi",), {}, True),
     )
     with pytest.raises(OperationNotAllowedError, match=r"os\.system"):
-        _send_plan(bob, [xp.id_at_location], steps, mutates=(0,))
+        _send_plan(bob, [xp.id_at_location], steps)
     assert torch.equal(xp.get(), torch.ones(2))
 
 
@@ -306,7 +302,7 @@ def test_a_worker_refuses_a_plan_with_an_operation_off_the_allowlist_and_runs_no
 def test_a_worker_refuses_a_malformed_plan(bob, steps, outputs, words):
     xp = torch.ones(2).send(bob)
     with pytest.raises(SerdeError, match=words):
-        _send_plan(bob, [xp.id_at_location], serde.encode(steps), outputs)
+        _send_plan(bob, [xp.id_at_location], steps, outputs)
     with pytest.raises(SerdeError):
         _send_plan(bob, [xp.id_at_location], b"\x00garbage")
     assert list(bob._objects) == [xp.id_at_location]
@@ -319,15 +315,13 @@ def test_a_plan_that_fails_midway_leaves_the_store_as_it_was(workers):
     (w * 3).sum().backward()
     grad_before = w.grad.clone()
     # Change w and its gradient in place, then fail on shapes that do not fit.
-    steps = serde.encode(
-        (
-            m.RunOp("Tensor.add_", (m.Slot(0, -1), 5.0), {}, False),
-            m.RunOp("Tensor.grad.__set__", (m.Slot(0, -1), None), {}, True),
-            m.RunOp("Tensor.mm", (m.Slot(0, -1), m.Slot(0, -1)), {}, True),
-        )
+    steps = (
+        m.RunOp("Tensor.add_", (m.Slot(0, -1), 5.0), {}, False),
+        m.RunOp("Tensor.grad.__set__", (m.Slot(0, -1), None), {}, True),
+        m.RunOp("Tensor.mm", (m.Slot(0, -1), m.Slot(0, -1)), {}, True),
     )
     with pytest.raises(RuntimeError, match="on bob"):
-        _send_plan(bob, [wp.id_at_location], steps, (m.Slot(3, -1),), mutates=(0,))
+        _send_plan(bob, [wp.id_at_location], steps, (m.Slot(3, -1),))
     assert list(bob._objects) == [wp.id_at_location]
     back = wp.get()
     assert torch.equal(back, torch.tensor([1.0, 2.0])) and back.grad is None
@@ -373,7 +367,7 @@ def test_nothing_is_left_behind_by_plans(bob, alice, actions):
 
 def test_a_plan_a_worker_has_seen_is_checked_again_for_other_inputs(bob):
     xp, yp = torch.ones(2).send(bob), torch.ones(2).send(bob)
-    steps = serde.encode((m.RunOp("Tensor.add", (m.Slot(0, -1), m.Slot(1, -1)), {}, True),))
+    steps = (m.RunOp("Tensor.add", (m.Slot(0, -1), m.Slot(1, -1)), {}, True),)
     assert _send_plan(bob, [xp.id_at_location, yp.id_at_location], steps) == ()
     with pytest.raises(SerdeError, match="does not exist yet"):  # slot 1 is no input now
         _send_plan(bob, [xp.id_at_location], steps)
@@ -436,14 +430,12 @@ def test_random_programs_as_plans_equal_local_torch(workers, inputs, steps):
 def test_a_failed_plan_puts_back_a_view_s_base_and_its_shape(bob):
     xp = torch.arange(6.0).send(bob)
     view = xp[2:4]  # a view of x, stored on bob: changing it changes x
-    steps = serde.encode(
-        (
-            m.RunOp("Tensor.mul_", (m.Slot(0, -1), 10.0), {}, True),
-            m.RunOp("Tensor.unsqueeze_", (m.Slot(0, -1), 0), {}, True),
-            m.RunOp("Tensor.mm", (m.Slot(0, -1), m.Slot(0, -1)), {}, True),  # fails
-        )
+    steps = (
+        m.RunOp("Tensor.mul_", (m.Slot(0, -1), 10.0), {}, True),
+        m.RunOp("Tensor.unsqueeze_", (m.Slot(0, -1), 0), {}, True),
+        m.RunOp("Tensor.mm", (m.Slot(0, -1), m.Slot(0, -1)), {}, True),  # fails
     )
     with pytest.raises(RuntimeError, match="on bob"):
-        _send_plan(bob, [view.id_at_location], steps, mutates=(0,))
+        _send_plan(bob, [view.id_at_location], steps)
     assert torch.equal(view.get(), torch.tensor([2.0, 3.0]))
     assert torch.equal(xp.get(), torch.arange(6.0))

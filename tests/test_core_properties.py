@@ -103,9 +103,9 @@ def expected_objects(ws) -> set:
     """
     live = {(p.location_id, p.id_at_location) for p in sy.live_pointers()}
     for w in ws:
-        for obj in w._objects.values():
-            child = getattr(obj, "child", None)
-            if isinstance(child, sy.PointerTensor):
+        for obj in w._objects.values():  # (a stored pointer is the PointerTensor itself)
+            child = obj if isinstance(obj, sy.PointerTensor) else None
+            if child is not None:
                 live.add((child.location_id, child.id_at_location))
     return {x for x in live if x[0] in {w.id for w in ws}}
 

@@ -35,7 +35,7 @@ def test_send_then_delete_marks_new_then_deleted_with_reason(bob):
     x = torch.tensor([1, 2, 3]).send(bob)
     assert repr(p) == (
         "fedlab panel: bob\n"
-        "bob  1 object; in 1 msg 64 B, out 1 msg 10 B\n"
+        "bob  1 object; in 1 msg 56 B, out 1 msg 14 B\n"
         "  +  bob:1  tensor  int64[3]  [1, 2, 3]"
     )
     p.end_cell()  # a cell ended: the mark fades
@@ -43,11 +43,11 @@ def test_send_then_delete_marks_new_then_deleted_with_reason(bob):
     del x
     assert repr(p) == (
         "fedlab panel: bob\n"
-        "bob  0 objects; in 2 msgs 102 B, out 2 msgs 12 B\n"
+        "bob  0 objects; in 2 msgs 88 B, out 2 msgs 28 B\n"
         "  x  bob:1  tensor  int64[3]  deleted: pointer me:1 died"
     )
     p.end_cell()
-    assert repr(p) == "fedlab panel: bob\nbob  0 objects; in 2 msgs 102 B, out 2 msgs 12 B"
+    assert repr(p) == "fedlab panel: bob\nbob  0 objects; in 2 msgs 88 B, out 2 msgs 28 B"
 
 
 def test_chains_read_left_to_right_and_me_shows_held_pointers(bob, alice):
@@ -57,12 +57,12 @@ def test_chains_read_left_to_right_and_me_shows_held_pointers(bob, alice):
     y = x.send(alice)
     assert repr(p) == (
         "fedlab panel: me, alice, bob\n"
-        "me  1 pointer held; in 1 msg 10 B, out 1 msg 59 B\n"
+        "me  1 pointer held; in 1 msg 14 B, out 1 msg 23 B\n"
         "  x  me:1 -> bob:1    pointer  float32[2]  deleted: sent to alice\n"
         "  +  me:2 -> alice:1  pointer  float32[2]\n"
-        "alice  1 object; in 1 msg 59 B, out 1 msg 10 B\n"
+        "alice  1 object; in 1 msg 40 B, out 1 msg 17 B\n"
         "  +  alice:1 -> bob:1  pointer  float32[2]\n"
-        "bob  1 object; in 0 msgs 0 B, out 0 msgs 0 B\n"
+        "bob  1 object; in 2 msgs 40 B, out 2 msgs 54 B\n"
         "     bob:1  tensor  float32[2]  [1, 2]"
     )
     del x, y
@@ -89,7 +89,7 @@ def test_long_loops_list_only_the_last_deleted_objects(bob):
     for i in range(1000):
         x = torch.tensor([i]).send(bob)
     lines = repr(p).splitlines()
-    assert lines[1] == "bob  1 object; in 1999 msgs 87.9 kB, out 1999 msgs 12.0 kB"
+    assert lines[1] == "bob  1 object; in 1999 msgs 75.5 kB, out 1999 msgs 29.6 kB"
     assert lines[2:] == [
         "  x  bob:997   tensor  int64[1]  deleted: pointer me:997 died",
         "  x  bob:998   tensor  int64[1]  deleted: pointer me:998 died",
@@ -194,8 +194,8 @@ def test_a_watched_chain_still_cascades_its_delete(bob, alice, monkeypatch):
 def test_events_are_not_described_while_a_loop_runs(bob, monkeypatch):
     p = sy.watch(sy.local_worker, bob)
     described = []
-    real = events.describe_object
-    monkeypatch.setattr(events, "describe_object", lambda obj: described.append(obj) or real(obj))
+    real = events.describe
+    monkeypatch.setattr(events, "describe", lambda obj: described.append(obj) or real(obj))
     for i in range(50):
         x = torch.tensor([float(i)]).send(bob)
     assert described == []  # the views describe what they show when they are painted
@@ -266,11 +266,11 @@ def test_painting_reads_no_store_only_what_events_carried(bob, monkeypatch):
     y = torch.tensor([4, 5]).send(bob)
     del y  # deleted while watched: its dtype and shape were read as it went
     reads: list[str] = []
-    store = bob._objects
-    monkeypatch.setattr(bob, "_objects", _Tripwire(store, reads))
+    store = bob._store  # (the dict behind bob._objects and bob.objects())
+    monkeypatch.setattr(bob, "_store", _Tripwire(store, reads))
     p.refresh()  # a paint of the widget, then both snapshots
     text, page = repr(p), p._repr_html_()
-    monkeypatch.setattr(bob, "_objects", store)
+    monkeypatch.setattr(bob, "_store", store)
     assert reads == []
     assert text.splitlines()[5:] == [
         "     bob:1  tensor  float32[2]  [1.5, 2.5]",

@@ -22,12 +22,12 @@ def test_send_and_get_table(bob):
         x = torch.tensor([1, 2, 3]).send(bob)
         x.get()
     assert repr(t) == (
-        "trace: 4 messages, 148 B\n"
+        "trace: 4 messages, 140 B\n"
         "#  from  to   kind   summary   bytes\n"
-        "1  me    bob  send   int64[3]     64\n"
-        "2  bob   me   reply  id 1         10\n"
-        "3  me    bob  fetch  id 1         19\n"
-        "4  bob   me   reply  int64[3]     55"
+        "1  me    bob  send   int64[3]     56\n"
+        "2  bob   me   reply  id 1         14\n"
+        "3  me    bob  fetch  id 1         14\n"
+        "4  bob   me   reply  int64[3]     56"
     )
     assert [(e.kind, e.sender, e.receiver) for e in t] == [
         ("send", "me", "bob"),
@@ -61,7 +61,7 @@ def test_the_block_unsubscribes_and_long_traces_stay_short(bob):
             x = torch.tensor([i]).send(bob)
     assert len(events.bus.subscriptions) == before
     lines = repr(t).splitlines()
-    assert len(t) == 118 and lines[0] == "trace: 118 messages, 2.9 kB"  # 30 sends, 29 deletes
+    assert len(t) == 118 and lines[0] == "trace: 118 messages, 3.0 kB"  # 30 sends, 29 deletes
     assert lines[32] == "...                     83 more messages"
     assert len(lines) == 2 + 30 + 1 + 5
     fig = t.draw(max_messages=10)

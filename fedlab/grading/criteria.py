@@ -16,7 +16,7 @@ import torch
 from fedlab import worker
 from fedlab.grading.recorder import Entry, Recorder
 from fedlab.grading.report import Report, Result
-from fedlab.hook import is_pointer
+from fedlab.wrapper import is_pointer
 
 
 class Failed(Exception):
@@ -97,7 +97,7 @@ class Context:
     def store(self, worker_id: str) -> dict[int, Any]:
         """The object store of an in-process worker (read only, by convention)."""
         try:
-            return worker.get_worker(worker_id)._objects
+            return worker.get_worker(worker_id).objects()
         except Exception:
             raise Failed(f"there is no worker {worker_id!r}: run the first cell") from None
 
@@ -114,7 +114,7 @@ def value_of(x: Any, depth: int = 5) -> torch.Tensor | None:
         if ptr.id_at_location is None or ptr.generation != worker.current_generation:
             return None
         try:
-            x = worker.get_worker(ptr.location_id)._objects.get(ptr.id_at_location)
+            x = worker.get_worker(ptr.location_id).objects().get(ptr.id_at_location)
         except Exception:
             return None
         depth -= 1

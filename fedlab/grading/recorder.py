@@ -97,9 +97,9 @@ class Recorder:
     def mark(self, label: str) -> Snapshot:
         """Remember what every in-process worker holds now, under ``label``."""
         stores = {
-            w.id: {k: " ".join(worker.describe(v)) for k, v in sorted(w._objects.items())}
+            w.id: {k: " ".join(events.describe(v)) for k, v in sorted(w.objects().items())}
             for w in worker.all_workers()
-            if hasattr(w, "_objects")
+            if hasattr(w, "objects")
         }
         snap = Snapshot(label, stores)
         self.marks[label] = snap

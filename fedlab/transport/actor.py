@@ -20,27 +20,15 @@ from typing import Any
 import torch
 
 from fedlab import events, serde, worker
-from fedlab import messages as m
-from fedlab.transport import wire
+from fedlab.hook import TorchHook
+from fedlab.pointer import record_of
+from fedlab.transport import proxy, wire
 
-# The events a message handler causes are collected per handling thread, then sent
-# back with its reply. The collector is subscribed only while some caller listens, so
-# that otherwise the worker builds no events at all (``events.bus`` is then empty).
-_local = threading.local()
+# The collector is subscribed only while some caller listens, so that otherwise the
+# worker builds no events at all (``events.bus`` is then empty).
 _listeners = 0
 _listeners_lock = threading.Lock()
 _subscription: events.Subscription | None = None
-
-
-def _collect(event: events.Event) -> None:
-    sink = getattr(_local, "sink", None)
-    if sink is not None:
-        sink.append(event)
-
-
-def collecting() -> bool:
-    """True while this thread handles a message whose caller wants the events."""
-    return getattr(_local, "sink", None) is not None
 
 
 def load_data(path: str | os.PathLike) -> list[tuple[str, torch.Tensor]]:
@@ -66,40 +54,32 @@ class WorkerActor:
 
     def __init__(self, worker_id: str, data_path: str | None = None,
                  num_threads: int | None = None) -> None:  # fmt: skip
-        from fedlab.hook import TorchHook
-        from fedlab.transport import proxy
-
         if num_threads:
             # Ray gives workers one thread; the caller's count makes the same sums in the
             # same order, so results are bit-for-bit those of an in-process worker.
             torch.set_num_threads(num_threads)
-
-        self.worker = worker.VirtualWorker(None, id=worker_id)
-        TorchHook(torch, local_worker=self.worker)
-        proxy.install_resolver(in_worker_process=True)
+        wire.in_worker_process = True
         self.data = load_data(data_path) if data_path else []
-        self._store_data()
-
-    def _store_data(self) -> None:
-        # The data a worker was started with takes ids 1, 2, ... in the file's order,
-        # and comes back under the same ids after every reset.
-        for _name, t in self.data:
-            self.worker.store(t.detach().clone())
+        # The data a worker was started with is its own: ids 1, 2, ... in the file's order.
+        data = [t.detach().clone() for _, t in self.data]
+        self.worker = worker.VirtualWorker(None, id=worker_id, data=data)
+        TorchHook(torch, local_worker=self.worker)
+        proxy.install_resolver()
 
     def _run(self, listening: bool, fn, *args) -> tuple[Any, list[events.Event]]:
         global _listeners, _subscription
         if not listening:
             return fn(*args), []
         sink: list[events.Event] = []
-        _local.sink = sink
+        wire.collect(sink)
         with _listeners_lock:
             _listeners += 1
             if _subscription is None:
-                _subscription = events.subscribe(_collect)
+                _subscription = events.subscribe(wire.collector)
         try:
             return fn(*args), sink
         finally:
-            _local.sink = None
+            wire.collect(None)
             with _listeners_lock:
                 _listeners -= 1
                 if _listeners == 0 and _subscription is not None:
@@ -108,8 +88,7 @@ class WorkerActor:
 
     def recv_msg(self, data: bytes, listening: bool = False) -> bytes:
         """Handle one encoded fedlab message; the reply, framed with the events it caused."""
-        reply, evs = self._run(listening, self.worker.recv_msg, data)
-        return wire.frame(reply, evs)
+        return wire.frame(*self._run(listening, self.worker.recv_msg, data))
 
     def reset(self, listening: bool = False) -> bytes:
         """Empty the store and restart the id counter (``sy.reset()`` in the notebook)."""
@@ -118,27 +97,23 @@ class WorkerActor:
             # Pointers this worker held before the reset must not delete anything later.
             worker.current_generation = next(worker.generation)
             self.worker._reset()
-            self._store_data()
             return b""
 
-        reply, evs = self._run(listening, reset)
-        return wire.frame(reply, evs)
+        return wire.frame(*self._run(listening, reset))
 
     def snapshot(self) -> bytes:
         """A copy of the store for views and tests: tensors, and pointers as references."""
-        out: dict[int, Any] = {}
-        for k, v in list(self.worker._objects.items()):
-            value = worker.to_value(v)
-            out[k] = ("pointer", value) if isinstance(value, m.PointerRef) else value
-        return serde.encode(out)
+        rows = []
+        for k, v in list(self.worker.objects().items()):
+            p = record_of(v)
+            rows.append([k, v if p is None else p.as_ref()])
+        return serde.encode_value(rows)
 
     def data_index(self) -> bytes:
         """The names, ids, shapes and dtypes of the data this worker was started with."""
-        rows = tuple(
-            (name, i + 1, tuple(t.shape), serde.DTYPE_NAMES[t.dtype])
-            for i, (name, t) in enumerate(self.data)
-        )
-        return serde.encode(rows)
+        rows = [[name, i + 1, list(t.shape), serde.DTYPE_NAMES[t.dtype]]
+                for i, (name, t) in enumerate(self.data)]  # fmt: skip
+        return serde.encode_value(rows)
 
     def ping(self) -> tuple[int, str]:
         """This worker process's pid and Ray node id (to check it is alive, and where)."""

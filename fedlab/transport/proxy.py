@@ -2,28 +2,29 @@
 
 It is a ``BaseWorker`` whose ``recv_msg`` carries fedlab's encoded bytes to the
 worker's Ray actor and brings the encoded reply back, so pointers, autograd, models
-and garbage collection work through it exactly as with a ``VirtualWorker``. The events
-the worker caused come back with the reply and are republished here.
+and garbage collection work through it exactly as with a ``VirtualWorker``. Its own
+store stays empty: the objects live in the worker process, and ``_objects`` is a copy
+fetched from there. The events the worker caused come back with the reply and are
+republished here.
 """
 
 from __future__ import annotations
 
-import itertools
 import threading
 from typing import Any
 
 import torch
 
-from fedlab import events, serde, worker
 from fedlab import messages as m
-from fedlab.exceptions import FedlabError, WorkerDiedError
+from fedlab import serde, worker
+from fedlab.exceptions import FedlabError, SerdeError, WorkerDiedError
+from fedlab.pointer import PointerTensor, from_ref
 from fedlab.transport import wire
+from fedlab.wrapper import wrap
 
 NAMESPACE = "fedlab"
 DEFAULT_TIMEOUT = 60.0  # seconds a worker may take to answer one message
 
-# True inside a worker process (events are then collected per handling thread).
-_in_worker_process = False
 # Per thread: how many calls to a worker process are in flight (see ``recv_msg``).
 _depth = threading.local()
 
@@ -33,52 +34,30 @@ def actor_name(worker_id: str) -> str:
     return f"fedlab-worker:{worker_id}"
 
 
-def _listening() -> bool:
-    if _in_worker_process:
-        from fedlab.transport.actor import collecting
-
-        return collecting()
-    return bool(events.bus)
-
-
 class RayWorker(worker.BaseWorker):
     """A worker in another process (a Ray actor); use it like a ``VirtualWorker``."""
 
     def __init__(self, hook: Any = None, id: str = "me", actor: Any = None,
-                 timeout: float = DEFAULT_TIMEOUT, **kwargs: Any) -> None:  # fmt: skip
-        if getattr(self, "_initialised", False):
-            if actor is not None:
-                self.actor = actor  # re-spawned: the same Python object, a new process
-            self.timeout = timeout
-            worker._workers[self.id] = self
-            return
-        if not isinstance(id, str) or not id:
-            raise TypeError(f'a worker id must be a non-empty string like "bob", not {id!r}')
-        from fedlab import hook as _hook_module
-
-        self.hook = hook or _hook_module._hook
-        self.id = id
-        self.actor = actor
+                 timeout: float = DEFAULT_TIMEOUT) -> None:  # fmt: skip
+        super().__init__(hook, id)  # (a second call keeps the worker: a re-spawn)
+        if actor is not None or not hasattr(self, "actor"):
+            self.actor = actor  # re-spawned: the same Python object, a new process
         self.timeout = timeout
-        self._known: dict[str, worker.BaseWorker] = {}
-        self._counter = itertools.count(1)
-        self.handlers = {}
-        self._initialised = True
-        worker._workers[id] = self
+        worker._workers[self.id] = self
 
-    # -- talking ----------------------------------------------------------------
+    # -- talking ----------------------------------------------------------------------
     def recv_msg(self, data: bytes) -> bytes:
         """Carry an encoded message to the worker process; return its encoded reply."""
         import ray
 
-        depth = getattr(_depth, "n", 0)
-        if depth:
+        if getattr(_depth, "n", 0):
             # Only a pointer's __del__ (garbage collection while this thread waits for a
             # worker) gets here: never block inside Ray; the delete travels on its own.
             self.actor.recv_msg.remote(data, False)
-            return serde.encode(m.Reply(None))
-        framed = self._wait(ray, self.actor.recv_msg.remote(data, _listening()))
-        reply, evs = wire.unframe(framed)
+            return serde.encode(self.id, "", m.Reply(None))
+        reply, evs = wire.unframe(
+            self._wait(ray, self.actor.recv_msg.remote(data, wire.listening()))
+        )
         wire.publish(evs)
         return reply
 
@@ -93,7 +72,7 @@ class RayWorker(worker.BaseWorker):
                 f"overloaded. Re-spawn it with sy.spawn_workers({self.id!r})."
             ) from None
         except ray.exceptions.RayActorError:
-            if _in_worker_process:
+            if wire.in_worker_process:
                 # Forget the dead actor: a re-spawned worker is found again by name.
                 worker._workers.pop(self.id, None)
             raise WorkerDiedError(
@@ -111,32 +90,26 @@ class RayWorker(worker.BaseWorker):
             "pointer (the one you sent or computed) instead"
         )
 
-    # -- the store, seen from here ---------------------------------------------
+    # -- the store, seen from here ---------------------------------------------------
     @property
     def _objects(self) -> dict[int, Any]:
-        """A snapshot of the worker's store: tensors, and copies of its pointers."""
+        """A copy of the worker's store: tensors, and copies of its pointers."""
         import ray
 
-        from fedlab.hook import wrap
-        from fedlab.pointer import PointerTensor
-
+        rows = serde.decode_value(self._wait(ray, self.actor.snapshot.remote()))
         out: dict[int, Any] = {}
-        for k, v in serde.decode(self._wait(ray, self.actor.snapshot.remote())).items():
-            if isinstance(v, tuple):
-                ref = v[1]
-                ptr = PointerTensor(self, ref.location, ref.id_at_location, ref.shape,
-                                    serde.DTYPES[ref.dtype], ref.requires_grad, ref.is_leaf,
-                                    pointer_id=k)  # fmt: skip
-                ptr.garbage_collect_data = False  # a view: it must never free anything
-                v = wrap(ptr)
+        for k, v in rows:
+            if type(v) is m.PointerRef:
+                v = from_ref(self, v, pointer_id=k)
+                v.garbage_collect_data = False  # a view: it must never free anything
+            elif type(v) is not torch.Tensor:
+                raise SerdeError(f"{self.id} sent a malformed copy of its store")
             out[k] = v
         return out
 
     def clear_objects(self) -> RayWorker:
-        """Empty the worker's store and return the worker."""
-        from fedlab.hook import local_worker
-
-        local_worker().send_msg(m.ClearObjects("clear_objects"), self)
+        """Empty the worker's store of what this process holds there; returns the worker."""
+        worker.local_worker().send_msg(m.ClearObjects("clear_objects"), self)
         return self
 
     def _reset(self) -> None:
@@ -145,7 +118,7 @@ class RayWorker(worker.BaseWorker):
         if self.actor is None:
             return
         try:
-            framed = self._wait(ray, self.actor.reset.remote(_listening()))
+            framed = self._wait(ray, self.actor.reset.remote(wire.listening()))
         except WorkerDiedError:
             return  # a dead worker has nothing left to reset
         wire.publish(wire.unframe(framed)[1])
@@ -154,12 +127,9 @@ class RayWorker(worker.BaseWorker):
         """Pointers to the data this worker was started with (``fedlab worker --data``)."""
         import ray
 
-        from fedlab.hook import local_worker, wrap
-        from fedlab.pointer import PointerTensor
-
-        me = local_worker()
+        me = worker.local_worker()
         out = {}
-        for name, obj_id, shape, dtype in serde.decode(
+        for name, obj_id, shape, dtype in serde.decode_value(
             self._wait(ray, self.actor.data_index.remote())
         ):
             ptr = PointerTensor(me, self.id, obj_id, tuple(shape), serde.DTYPES[dtype])
@@ -187,9 +157,7 @@ def resolve(worker_id: str) -> RayWorker | None:
     return RayWorker(None, id=worker_id, actor=actor)
 
 
-def install_resolver(in_worker_process: bool = False) -> None:
+def install_resolver() -> None:
     """Let ``fedlab.worker.get_worker`` find workers of the Ray cluster by name."""
-    global _in_worker_process
-    _in_worker_process = _in_worker_process or in_worker_process
     if resolve not in worker._resolvers:
         worker._resolvers.append(resolve)

@@ -18,12 +18,19 @@ from typing import Any
 
 from fedlab import worker
 from fedlab.exceptions import WorkerDiedError, WorkerNotFoundError
+from fedlab.pointer import all_pointers
 from fedlab.transport.errors import (
     ClusterUnavailableError,
     RayNotInstalledError,
     WorkerExistsError,
 )
-from fedlab.transport.proxy import DEFAULT_TIMEOUT, NAMESPACE, RayWorker, actor_name
+from fedlab.transport.proxy import (
+    DEFAULT_TIMEOUT,
+    NAMESPACE,
+    RayWorker,
+    actor_name,
+    install_resolver,
+)
 
 __all__ = ["RayWorker", "connect", "shutdown_workers", "spawn_workers"]
 
@@ -187,8 +194,6 @@ def _alive(w: RayWorker) -> bool:
 
 def _forget_pointers_to(worker_id: str) -> None:
     """Pointers to a dead worker's objects must not free a re-spawned worker's objects."""
-    from fedlab.pointer import all_pointers
-
     for p in all_pointers():
         if p.location_id == worker_id:
             p.garbage_collect_data = False
@@ -238,8 +243,6 @@ def spawn_workers(*names: str, timeout: float = DEFAULT_TIMEOUT) -> Any:
             w = RayWorker(None, id=i, actor=fresh[i], timeout=timeout)
             _spawned[i] = w
             out[n] = w
-    from fedlab.transport.proxy import install_resolver
-
     install_resolver()
     return out[0] if len(out) == 1 else out
 
@@ -275,8 +278,6 @@ def connect(name: str, address: str | None = None, timeout: float = DEFAULT_TIME
         ) from None
     w = RayWorker(None, id=name, actor=actor, timeout=timeout)
     w.ping(timeout=min(timeout, 30.0))
-    from fedlab.transport.proxy import install_resolver
-
     install_resolver()
     return w
 

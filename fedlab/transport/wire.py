@@ -1,84 +1,122 @@
 """What a worker process sends back: the encoded reply, and the events it caused.
 
-A reply from a worker process is one bytes value: a 4-byte length, fedlab's encoded
-reply (exactly what an in-process worker returns), then the worker's events encoded
-with the same safe codec (``serde``: no pickle) so that the notebook can republish
-them on ``fedlab.events.bus`` and the live views show remote stores too.
+A reply from a worker process is one value encoded by ``serde`` (no pickle): fedlab's
+encoded reply (exactly what an in-process worker returns) and the worker's events as
+plain rows, so that the notebook can republish them on ``fedlab.events.bus`` and the
+live views show remote stores too. A malformed frame is a ``SerdeError``.
+
+Inside a worker process, the events a message causes are collected per handling thread
+(``collect``) while its caller listens; ``listening()`` tells a thread whether to ask the
+workers it calls for their events.
 """
 
 from __future__ import annotations
 
-import struct
+import threading
 from typing import Any
 
 import torch
 
 from fedlab import events, serde
-from fedlab.worker import to_value
+from fedlab import messages as m
+from fedlab.exceptions import SerdeError
+from fedlab.pointer import record_of
 
-_LEN = struct.Struct("<I")
+_local = threading.local()
+in_worker_process = False  # set once by the worker process's actor, before any message
+
+
+def listening() -> bool:
+    """Whether this thread's messages should bring their events back."""
+    return getattr(_local, "sink", None) is not None if in_worker_process else bool(events.bus)
+
+
+def collect(sink: list | None) -> None:
+    """Collect this thread's events into ``sink`` (None: stop)."""
+    _local.sink = sink
+
+
+def collector(event: events.Event) -> None:
+    """The worker process's subscriber: each event goes to its thread's sink, if any."""
+    sink = getattr(_local, "sink", None)
+    if sink is not None:
+        sink.append(event)
 
 
 def frame(reply: bytes, evs: list[events.Event]) -> bytes:
-    """The reply bytes followed by the encoded events (none when nobody listens)."""
-    return _LEN.pack(len(reply)) + reply + (encode_events(evs) if evs else b"")
+    """The reply and the events, as one encoded value."""
+    return serde.encode_value([reply, [_row(e) for e in evs]])
 
 
 def unframe(data: bytes) -> tuple[bytes, list[events.Event]]:
-    """Split what ``frame`` made back into the reply bytes and the events."""
-    (n,) = _LEN.unpack_from(data)
-    reply = data[_LEN.size : _LEN.size + n]
-    rest = data[_LEN.size + n :]
-    return reply, decode_events(rest) if rest else []
+    """What ``frame`` made: the reply bytes and the events, checked."""
+    value = serde.decode_value(data)
+    if type(value) is not list or len(value) != 2 or type(value[0]) is not bytes:
+        raise SerdeError("a worker process answered with a malformed frame")
+    reply, rows = value
+    if type(rows) is not list:
+        raise SerdeError("a worker process answered with malformed events")
+    return reply, [_event(r) for r in rows]
 
 
 def _travelling(obj: Any) -> Any:
     """An object as it can travel inside an event: a tensor, a pointer reference, or None."""
-    value = to_value(obj)
-    return value if isinstance(value, torch.Tensor) or hasattr(value, "id_at_location") else None
+    p = record_of(obj)
+    if p is not None:
+        return p.as_ref()
+    return obj if type(obj) is torch.Tensor else None
 
 
-def _payload(msg: Any) -> Any:
-    try:
-        serde.encode(msg)
-    except serde.SerdeError:
-        return None
-    return msg
+def _row(e: events.Event) -> list:
+    if isinstance(e, events.MessageEvent):
+        payload = e.payload
+        try:
+            serde.encode_value(payload)
+        except SerdeError:
+            payload = None
+        return ["m", e.kind, e.sender, e.receiver, e.nbytes, e.summary, list(e.ids), payload,
+                e.elapsed]  # fmt: skip
+    if isinstance(e, events.ObjectStored):
+        return ["s", e.worker, e.id, e.kind, e.summary, _travelling(e.obj)]
+    if isinstance(e, events.ObjectDeleted):
+        return ["d", e.worker, e.id, e.reason]
+    return ["c", e.worker, list(e.ids), e.reason]
 
 
-def encode_events(evs: list[events.Event]) -> bytes:
-    """Events as plain tuples, encoded with ``serde`` (times are local; ``elapsed`` is kept)."""
-    rows = []
-    for e in evs:
-        if isinstance(e, events.MessageEvent):
-            rows.append(("m", e.kind, e.sender, e.receiver, e.nbytes, e.summary, tuple(e.ids),
-                         _payload(e.payload), e.elapsed))  # fmt: skip
-        elif isinstance(e, events.ObjectStored):
-            rows.append(("s", e.worker, e.id, e.kind, e.summary, _travelling(e.obj)))
-        elif isinstance(e, events.ObjectDeleted):
-            rows.append(("d", e.worker, e.id, e.reason))
-        elif isinstance(e, events.StoreCleared):
-            rows.append(("c", e.worker, tuple(e.ids), e.reason))
-    return serde.encode(tuple(rows))
+_SHAPES = {
+    "m": (str, str, str, int, str, list, object, (float, type(None))),
+    "s": (str, int, str, str, object),
+    "d": (str, int, str),
+    "c": (str, list, str),
+}
 
 
-def decode_events(data: bytes) -> list[events.Event]:
-    """The events ``encode_events`` wrote, as event objects stamped with this process's clock."""
-    out: list[events.Event] = []
-    for row in serde.decode(data):
-        tag, rest = row[0], row[1:]
-        if tag == "m":
-            kind, sender, receiver, nbytes, text, ids, payload, elapsed = rest
-            out.append(events.MessageEvent(kind, sender, receiver, nbytes, text, tuple(ids),
-                                           payload, elapsed=elapsed))  # fmt: skip
-        elif tag == "s":
-            out.append(events.ObjectStored(*rest))
-        elif tag == "d":
-            out.append(events.ObjectDeleted(*rest))
-        elif tag == "c":
-            worker_id, ids, reason = rest
-            out.append(events.StoreCleared(worker_id, tuple(ids), reason))
-    return out
+def _event(row: Any) -> events.Event:
+    shape = _SHAPES.get(row[0]) if type(row) is list and row and type(row[0]) is str else None
+    if shape is None or len(row) != 1 + len(shape):
+        raise SerdeError("a worker process sent a malformed event")
+    if not all(isinstance(v, t) and type(v) is not bool for v, t in zip(row[1:], shape)):
+        raise SerdeError("a worker process sent a malformed event")
+    tag, *rest = row
+    if tag == "m":
+        kind, sender, receiver, nbytes, text, ids, payload, elapsed = rest
+        if not all(type(i) is int for i in ids) or (
+            not hasattr(payload, "kind") and payload is not None
+        ):
+            raise SerdeError("a worker process sent a malformed event")
+        return events.MessageEvent(kind, sender, receiver, nbytes, text, tuple(ids), payload,
+                                   elapsed=elapsed)  # fmt: skip
+    if tag == "s":
+        worker_id, obj_id, kind, text, obj = rest
+        if not (obj is None or type(obj) in (torch.Tensor, m.PointerRef)):
+            raise SerdeError("a worker process sent a malformed event")
+        return events.ObjectStored(worker_id, obj_id, kind, text, obj)
+    if tag == "d":
+        return events.ObjectDeleted(*rest)
+    worker_id, ids, reason = rest
+    if not all(type(i) is int for i in ids):
+        raise SerdeError("a worker process sent a malformed event")
+    return events.StoreCleared(worker_id, tuple(ids), reason)
 
 
 def publish(evs: list[events.Event]) -> None:

@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from fedlab import pointer, worker
+from fedlab import events, pointer, worker
 from fedlab.viz import style
 from fedlab.viz.model import local_id
 
@@ -99,9 +99,8 @@ def _target(x: Any) -> tuple[str, int]:
         if not sep or not i.isdigit():
             raise ValueError(f'name a remote object as "worker:id", like "bob:1", not {x!r}')
         return loc, int(i)
-    child = x.__dict__.get("child") if hasattr(x, "__dict__") else None
-    p = child if isinstance(child, pointer.PointerTensor) else x
-    if isinstance(p, pointer.PointerTensor) and p.id_at_location is not None:
+    p = pointer.record_of(x)
+    if p is not None and p.id_at_location is not None:
         return p.location_id, p.id_at_location
     raise TypeError(f'explain() takes a pointer or a "worker:id" such as "bob:1", not {x!r}')
 
@@ -174,8 +173,8 @@ def _names(p: pointer.PointerTensor, spaces: list[dict]) -> tuple[list[str], lis
 
 
 def _store_key(owner: Any, p: pointer.PointerTensor) -> int | None:
-    for k, obj in list(getattr(owner, "_objects", {}).items()):
-        if getattr(obj, "__dict__", {}).get("child") is p:
+    for k, obj in list(owner.objects().items()):
+        if pointer.record_of(obj) is p:
             return k
     return None
 
@@ -251,7 +250,7 @@ def explain(target: Any, namespace: dict | None = None) -> Explanation:
     what, exists = "", True
     try:
         obj = worker.get_worker(loc).get_obj(i)
-        kind, summary = worker.describe(obj)
+        kind, summary = events.describe(obj)
         what = f"{kind} {summary}".strip()
     except Exception:  # deleted already, or a worker we cannot look into
         exists = loc not in {w.id for w in worker.all_workers()}

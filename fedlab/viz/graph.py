@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fedlab import pointer, worker
+from fedlab import events, pointer, worker
 from fedlab.viz import style
 from fedlab.viz.model import local_id
 
@@ -23,10 +23,9 @@ def _pointers_of(x: Any) -> list[pointer.PointerTensor]:
         return [x]
     if hasattr(x, "named_parameters"):
         return [p for _, t in x.named_parameters() for p in _pointers_of(t)]
-    child = getattr(x, "__dict__", {}).get("child")
-    if isinstance(child, pointer.PointerTensor):
-        return [child]
-    inner = getattr(child, "child", None)
+    if pointer.record_of(x) is not None:
+        return [pointer.record_of(x)]
+    inner = getattr(getattr(x, "__dict__", {}).get("child"), "child", None)
     if isinstance(inner, dict):
         return [p for v in inner.values() for p in _pointers_of(v)]
     raise TypeError(f"draw() takes pointers (or models sent to a worker), not {type(x).__name__}")
@@ -42,7 +41,7 @@ def _stored(w: str, i: int) -> Any:
 def _row_text(obj: Any) -> str:
     if obj is None:
         return "gone"
-    kind, summary = worker.describe(obj)
+    kind, summary = events.describe(obj)
     return summary if kind in ("pointer", "tensor") else f"{kind} {summary}".strip()
 
 
@@ -61,22 +60,22 @@ def collect(xs: tuple[Any, ...]) -> tuple[dict[str, dict[int, str]], list[tuple[
                 seen.add((w, i))
                 obj = _stored(w, i)
                 boxes.setdefault(w, {})[i] = _row_text(obj)
-                child = getattr(obj, "__dict__", {}).get("child")
-                if not isinstance(child, pointer.PointerTensor):
+                child = pointer.record_of(obj)
+                if child is None:
                     break
                 w, i = child.location_id, child.id_at_location
         for p in todo:
             arrows.append((f"{p.owner.id}:{p.id}", f"{p.location_id}:{p.id_at_location}"))
         for w, rows in list(boxes.items()):
             for i in rows:
-                child = getattr(_stored(w, i), "__dict__", {}).get("child")
-                if isinstance(child, pointer.PointerTensor) and w != me:
+                child = pointer.record_of(_stored(w, i))
+                if child is not None and w != me:
                     arrows.append((f"{w}:{i}", f"{child.location_id}:{child.id_at_location}"))
     else:
         for w in worker.all_workers():
-            if not w._objects:
+            if not w.objects():
                 continue  # a picture of what is alive: empty workers only add noise
-            boxes[w.id] = {i: _row_text(o) for i, o in sorted(dict(w._objects).items())}
+            boxes[w.id] = {i: _row_text(o) for i, o in sorted(w.objects().items())}
             for i, o in boxes[w.id].items():
                 if o.startswith("-> "):
                     arrows.append((f"{w.id}:{i}", o.split("-> ")[1]))

@@ -71,7 +71,7 @@ def tensor_text(dtype: torch.dtype, shape: tuple[int, ...]) -> str:
     text = _TEXTS.get(key)
     if text is None:
         try:  # the core's own words, from a tensor without storage
-            text = worker.describe(torch.empty(shape, dtype=dtype, device="meta"))[1]
+            text = events.describe(torch.empty(shape, dtype=dtype, device="meta"))[1]
         except Exception:  # a dtype the meta device lacks: describe's own formula
             text = f"{serde.DTYPE_NAMES.get(dtype, dtype)}{list(shape)}"
         if len(_TEXTS) > 4096:
@@ -83,11 +83,11 @@ def tensor_text(dtype: torch.dtype, shape: tuple[int, ...]) -> str:
 def entry_for(worker_id: str, obj_id: int, obj: Any, kind: str = "", summary: str = "") -> Entry:
     """An entry for ``obj`` stored as ``worker_id:obj_id`` (``kind``/``summary`` as in events)."""
     if not kind:
-        kind, summary = worker.describe(obj)
+        kind, summary = events.describe(obj)
     ref = f"{worker_id}:{obj_id}"
     if kind == "tensor":  # the event's summary is already "float32[5]": no work per event
         return Entry(ref, kind, summary, None, _weak(obj))
-    child = getattr(obj, "__dict__", {}).get("child")
+    child = pointer.record_of(obj)
     if kind == "pointer" and child is not None:
         return Entry(ref, kind, _shape(child), summary.removeprefix("-> "), _weak(obj))
     return Entry(ref, kind, summary, None, _weak(obj))
@@ -95,10 +95,8 @@ def entry_for(worker_id: str, obj_id: int, obj: Any, kind: str = "", summary: st
 
 def local_id() -> str | None:
     """The local worker's id (``me``), or None before torch is hooked."""
-    from fedlab import hook
-
     try:
-        return hook.local_worker().id
+        return worker.local_worker().id
     except RuntimeError:
         return None
 
@@ -125,7 +123,7 @@ def _in_process(worker_id: str) -> bool:
     except Exception:
         return False
     # A worker process's proxy has no store here: the objects its events carry are copies.
-    return isinstance(vars(w).get("_objects"), dict)
+    return not hasattr(w, "actor")
 
 
 def _nothing() -> None:
@@ -178,7 +176,7 @@ class StoreModel:
         """Read every watched store once (the initial state); later, events only."""
         for w in self.ids:
             try:
-                objects = dict(worker.get_worker(w)._objects)
+                objects = dict(worker.get_worker(w).objects())
             except Exception:  # a worker in another process: its events will fill it in
                 continue
             live = self._cols[w].live
@@ -201,12 +199,12 @@ class StoreModel:
 
     def handlers(
         self, due: list[float] | None = None, tick: Callable[[], None] | None = None
-    ) -> tuple[Callable[[Any], None], events.Direct]:
-        """The ``listener`` callback and the ``events.Direct`` handlers that share its state."""
+    ) -> tuple[Callable[[Any], None], None]:
+        """The ``listener`` callback (and None: kept for the callers' shape)."""
         # (``due[0]`` is a ``time.perf_counter()`` time, which the caller moves after a paint.)
         # The hot path of a watched loop: one call per event, a few dict operations and
         # int additions each, with every name bound once here rather than looked up.
-        # Nothing may raise: the core calls these (``events.Direct``) in a student's loop.
+        # Nothing may raise: the core calls these in a student's loop.
         cols_get = self._cols.get
         senders = self._senders
         gone = self._gone
@@ -234,12 +232,11 @@ class StoreModel:
                     elif kind == "fetch":  # rarer: and another pointer may name the same id
                         last[0] = (kind, receiver, payload)
                         model._release(last[0], always=True)
-                    elif kind == "send":  # a pointer sent on: the receiver's owns it now
-                        ref = getattr(payload, "obj", None)
-                        if type(ref) is not plain and hasattr(ref, "id_at_location"):
-                            gone[(ref.location, ref.id_at_location)] = f"sent to {receiver}"
-                            if len(gone) > KEEP_GONE:
-                                model._forget_gone()
+                    elif kind == "forward":  # a pointer sent on: dest holds it now
+                        dest = getattr(payload, "dest", receiver)
+                        gone[(receiver, getattr(payload, "id", None))] = f"sent to {dest}"
+                        if len(gone) > KEEP_GONE:
+                            model._forget_gone()
                 # Paint only after messages: in a worker of this process every store and
                 # delete happens while a message is handled, and its reply comes last. A
                 # message comes with the perf_counter time it was sent: no clock call here.
@@ -299,7 +296,7 @@ class StoreModel:
             except Exception:
                 pass
 
-        return on_event, events.Direct(on_message, on_stored, on_deleted)
+        return on_event, None
 
     def _counter(self, sender: str, receiver: str) -> list:
         by_local = self.local_watched and sender == self.local

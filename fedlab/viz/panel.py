@@ -55,10 +55,10 @@ class Panel:
         self._painted: tuple[int, bool] | None = None
         # When the next event may paint (perf_counter seconds); never while nothing is shown.
         self._due = [math.inf]
-        listener, direct = self.model.handlers(self._due, _painter(weakref.ref(self)))
-        # The model's handlers catch their own errors (a paint that fails must not break
-        # a loop), so while this panel listens alone the bus calls them directly.
-        self._subscription = events.subscribe(listener, direct=direct)
+        listener, _ = self.model.handlers(self._due, _painter(weakref.ref(self)))
+        # (The model's handlers catch their own errors: a paint that fails must not break
+        # a loop.)
+        self._subscription = events.subscribe(listener)
         weakref.finalize(self, self._subscription.close)
 
     @property

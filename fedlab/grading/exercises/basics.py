@@ -16,7 +16,7 @@ from fedlab.grading.criteria import (
     sent_from_me,
     value_of,
 )
-from fedlab.hook import is_pointer
+from fedlab.wrapper import is_pointer
 
 # -- 1. remote tensors ----------------------------------------------------------------
 X = torch.tensor([1.0, 2, 3, 4, 5])

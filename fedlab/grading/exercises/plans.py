@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fedlab import worker
+from fedlab import events
 from fedlab.grading.criteria import (
     Context,
     Criterion,
@@ -25,8 +25,8 @@ from fedlab.grading.criteria import (
     sent_from_me,
 )
 from fedlab.grading.recorder import Entry
-from fedlab.hook import is_pointer
 from fedlab.plan import Plan
+from fedlab.wrapper import is_pointer
 
 WORKERS = ("bob", "alice", "carol")
 BOB_STEPS = 20  # calls of train_step on bob
@@ -222,7 +222,7 @@ def _nothing_left(ctx: Context) -> str:
     for home, (x, y) in given()[0].items():
         for i, v in sorted(ctx.store(home).items()):
             if not (same_values(v, x) or same_values(v, y)):
-                problems.append(f"{home}:{i} ({' '.join(worker.describe(v))})")
+                problems.append(f"{home}:{i} ({' '.join(events.describe(v))})")
     if problems:
         raise Failed(f"besides their data, the workers still hold {', '.join(problems)}")
     return "bob, alice and carol hold only their data"

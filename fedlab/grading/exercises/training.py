@@ -21,7 +21,7 @@ from fedlab.grading.criteria import (
     sent_from_me,
     value_of,
 )
-from fedlab.hook import is_pointer
+from fedlab.wrapper import is_pointer
 
 DATA = torch.tensor([[1.0, 1], [0, 1], [1, 0], [0, 0]])
 TARGET = torch.tensor([[2.1], [0.9], [0.9], [0.1]])
