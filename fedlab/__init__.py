@@ -10,14 +10,19 @@ from typing import Any
 
 from fedlab import exceptions
 from fedlab.events import subscribe
+from fedlab.federated import BaseDataset, FederatedDataLoader, FederatedDataset, Optims
 from fedlab.hook import MultiWrapper, ParameterWrapper, TorchHook, Wrapper, is_pointer
 from fedlab.pointer import MultiPointerTensor, PointerTensor, live_pointers
 from fedlab.worker import BaseWorker, VirtualWorker, all_workers, get_worker, reset
 
 __all__ = [
+    "BaseDataset",
     "BaseWorker",
+    "FederatedDataLoader",
+    "FederatedDataset",
     "MultiPointerTensor",
     "MultiWrapper",
+    "Optims",
     "ParameterWrapper",
     "Plan",
     "PointerTensor",
