@@ -203,9 +203,7 @@ class FederatedDataset:
     def __getitem__(self, worker: Any) -> BaseDataset:
         key = worker.id if isinstance(worker, fedlab.BaseWorker) else worker
         if key not in self.datasets:
-            raise KeyError(
-                f"no part of this dataset is on {key!r}; its workers are {self.workers}"
-            )
+            raise KeyError(f"no part of this dataset is on {key!r}; its workers are {self.workers}")
         return self.datasets[key]
 
     def get_dataset(self, worker: Any) -> BaseDataset:
