@@ -246,3 +246,19 @@ def test_two_iterators_of_one_loader_are_independent():
     first_a, first_b = next(a), next(b)
     assert torch.equal(_value(first_a[0]), _value(first_b[0]))
     assert len(list(a)) == len(loader) - 1
+
+
+def test_an_epoch_on_every_transport_equals_torch_and_leaves_only_the_data(workers):
+    """The loader uses only the public pointer API, so it runs on worker processes too."""
+    bob, alice, _ = workers
+    torch.manual_seed(3)
+    x, y = torch.randn(9, 2), torch.arange(9)
+    fd = sy.BaseDataset(x, y).federate((bob, alice))
+    before = {w.id: sorted(w._objects) for w in (bob, alice)}
+    loader = sy.FederatedDataLoader(fd, batch_size=2, shuffle=True)
+    torch.manual_seed(4)
+    ours = [(data.location.id, data.get(), target.get()) for data, target in loader]
+    torch.manual_seed(4)
+    chunks = {"bob": (x[:5], y[:5]), "alice": (x[5:], y[5:])}
+    assert _same(ours, _torch_epoch(chunks, 2, True, False, per_step=False))
+    assert {w.id: sorted(w._objects) for w in (bob, alice)} == before

@@ -567,7 +567,7 @@ def _check_part_07(ns: dict, printed: str, start: list[torch.Tensor]) -> None:
     assert same(params(ns["model"]), params(model))
 
 
-@pytest.mark.xfail(strict=True, reason="needs sy.create_sandbox (lead)")
+@pytest.mark.xfail(strict=True, raises=AttributeError, reason="needs sy.create_sandbox (lead)")
 def test_part_07_federated_learning_with_federated_dataset():
     start = {}
     ns, printed = run_cells(
