@@ -188,3 +188,29 @@ def test_federate_is_added_to_torch_datasets_and_replaces_nothing():
 
     assert Dataset.federate is dataset_federate
     assert not hasattr(torch.utils.data.DataLoader, "federate")
+
+
+class Words(Dataset):
+    """Examples that are not (tensor, target) pairs of tensors."""
+
+    def __len__(self) -> int:
+        return 4
+
+    def __getitem__(self, i: int):
+        return f"word {i}", i
+
+
+def test_examples_that_are_not_tensor_pairs_are_refused_before_anything_is_sent(bob, alice):
+    with pytest.raises(TypeError, match="tuples of 2: str, int"):
+        Words().federate((bob, alice))
+    assert bob._objects == {} and alice._objects == {}
+
+
+def test_a_subclass_reads_its_examples_through_its_own_getitem(bob):
+    class Doubled(sy.BaseDataset):
+        def __getitem__(self, i):
+            x, y = super().__getitem__(i)
+            return 2 * x, y
+
+    fd = Doubled(torch.ones(3, 2), torch.arange(3)).federate((bob,))
+    assert torch.equal(_held(fd)["bob"][0], 2 * torch.ones(3, 2))

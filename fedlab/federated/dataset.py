@@ -40,7 +40,8 @@ class BaseDataset(Dataset):
     """Inputs and targets of the same length, as one dataset (here, or on one worker).
 
     ``data`` and ``targets`` are tensors, or pointers to tensors on the same worker.
-    ``transform`` (local data only) is applied to each input as it is read.
+    ``transform`` (local data only) is applied to each input tensor as it is read
+    (PySyft 0.2 gave it a NumPy array).
     """
 
     def __init__(
@@ -133,23 +134,31 @@ def _workers(workers: tuple) -> list[fedlab.BaseWorker]:
 
 def _examples(dataset: Dataset, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Examples ``start:stop`` of ``dataset`` as two tensors (inputs, targets), here."""
-    if isinstance(dataset, BaseDataset):
-        if _remote(dataset.data):
-            raise TypeError(
-                "this dataset is already on a worker; to federate it again, bring it "
-                "back first with dataset.get()"
-            )
-        if dataset.transform_ is None:  # no per-example work: slice the tensors at once
-            return dataset.data[start:stop], dataset.targets[start:stop]
-    elif isinstance(dataset, TensorDataset) and len(dataset.tensors) == 2:
+    if isinstance(dataset, BaseDataset) and _remote(dataset.data):
+        raise TypeError(
+            "this dataset is already on a worker; to federate it again, bring it back "
+            "first with dataset.get()"
+        )
+    # Two plain tensors and no per-example work: slice them at once (the same values).
+    if type(dataset) is BaseDataset and dataset.transform_ is None:
+        return dataset.data[start:stop], dataset.targets[start:stop]
+    if type(dataset) is TensorDataset and len(dataset.tensors) == 2:
         return dataset.tensors[0][start:stop], dataset.tensors[1][start:stop]
     # Any other Dataset: read each example and stack them as torch's DataLoader would
     # (default_collate), without a DataLoader, which would draw from torch's generator.
     batch = default_collate([dataset[i] for i in range(start, stop)])
-    if not (isinstance(batch, (list, tuple)) and len(batch) == 2):
+    if not (
+        isinstance(batch, (list, tuple))
+        and len(batch) == 2
+        and all(isinstance(t, torch.Tensor) for t in batch)
+    ):
+        example = dataset[start]
+        kind = type(example).__name__
+        if isinstance(example, (list, tuple)):
+            kind = f"{kind}s of {len(example)}: {', '.join(type(v).__name__ for v in example)}"
         raise TypeError(
-            "federate needs a dataset whose examples are (input, target) pairs; "
-            f"this one gives {type(dataset[start]).__name__} examples"
+            "federate needs a dataset whose examples are (input, target) pairs of tensors "
+            f"or numbers; this one's examples are {kind}"
         )
     return batch[0], batch[1]
 
