@@ -89,7 +89,8 @@ print(bob, alice)
 # %%
 loader = sy.FederatedDataLoader(federated_train, batch_size=64, shuffle=True)
 print(len(loader), "batches per epoch: 12 from bob's 750 digits, then 12 from alice's")
-sy.watch(bob, alice)
+panel = sy.watch(bob, alice)
+panel
 
 # %% [markdown]
 # Now take six batches, slowly enough to watch: each new batch appears on its worker as
@@ -99,7 +100,8 @@ sy.watch(bob, alice)
 # %%
 for i, (data, target) in enumerate(loader):
     print(f"batch {i}: {len(data)} images, {len(target)} labels on {data.location.id}: {data}")
-    time.sleep(0.4)  # (only to give you time to see it)
+    panel.refresh()  # paint the panel now (by itself, it repaints when something changes)
+    time.sleep(0.5)  # (only to give you time to see it)
     if i == 5:
         break
 print(bob)
