@@ -23,7 +23,13 @@ MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # the course's Normalize((0.1307,), (0.3
 
 
 def _images() -> tuple[torch.Tensor, torch.Tensor]:
-    from sklearn.datasets import load_digits  # (scikit-learn is loaded only here)
+    try:
+        from sklearn.datasets import load_digits  # (scikit-learn is loaded only here)
+    except ImportError:
+        raise ImportError(
+            "digits_as_mnist needs scikit-learn, which ships the digits: "
+            "pip install 'fedlab[lab]' (make lab installs it)"
+        ) from None
 
     digits = load_digits()
     small = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16  # N,1,8,8
