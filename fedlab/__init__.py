@@ -10,15 +10,20 @@ from typing import Any
 
 from fedlab import exceptions
 from fedlab.events import subscribe
+from fedlab.federated import BaseDataset, FederatedDataLoader, FederatedDataset, Optims
 from fedlab.hook import TorchHook
 from fedlab.pointer import MultiPointerTensor, PointerTensor, live_pointers
 from fedlab.worker import BaseWorker, VirtualWorker, all_workers, get_worker, reset
 from fedlab.wrapper import MultiWrapper, ParameterWrapper, Wrapper, is_pointer
 
 __all__ = [
+    "BaseDataset",
     "BaseWorker",
+    "FederatedDataLoader",
+    "FederatedDataset",
     "MultiPointerTensor",
     "MultiWrapper",
+    "Optims",
     "ParameterWrapper",
     "Plan",
     "PointerTensor",

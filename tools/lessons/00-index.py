@@ -55,6 +55,7 @@ print(y)
 # | 12 | [Federated averaging on real data](12-federated-averaging-on-real-data.ipynb) | FedAvg on handwritten digits, IID and non-IID |
 # | 13 | [Federated learning on worker processes (Ray)](13-federated-learning-on-worker-processes.ipynb) | workers in their own processes |
 # | 14 | [Plans: the whole training step in one message](14-plans.ipynb) | a function traced once, run on a worker in one message |
+# | 15 | [Federated datasets](15-federated-datasets.ipynb) | `federate`, a loader that makes batches on the workers, `Optims` |
 #
 # Coming later: **secure aggregation**, which averages models without anyone, even the
 # aggregator, seeing an individual one.
