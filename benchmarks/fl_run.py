@@ -70,7 +70,7 @@ def _fedlab_rounds(cfg: Config, shards, workers, train) -> tuple[list[float], nn
     """FedAvg with the data on ``workers``; ``train(model, rnd, c, w, px, py, n)`` sends the
     model to client ``c``, trains it there for one local epoch and returns its parameters."""
     import fedlab as sy
-    from fedlab.fedavg import aggregate
+    from fedlab.federated.fedavg import aggregate
 
     torch.set_num_threads(1)
     hook = sy.TorchHook(torch)

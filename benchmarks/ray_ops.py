@@ -93,7 +93,7 @@ def op_ratio(sy, quick: bool) -> dict:
 
 def fedavg_rounds(sy, n_workers: int, quick: bool) -> dict:
     """Rounds per second of FedAvg over ``n_workers`` worker processes."""
-    from fedlab.fedavg import aggregate
+    from fedlab.federated.fedavg import aggregate
 
     ids = [f"w{i}" for i in range(n_workers)]
     workers = sy.spawn_workers(*ids)

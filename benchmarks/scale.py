@@ -33,7 +33,7 @@ def _rss_mb() -> float:
 
 def one_round(model: nn.Module, data: list) -> None:
     """Each worker trains a copy of ``model`` for one step on its data; average in place."""
-    from fedlab.fedavg import aggregate
+    from fedlab.federated.fedavg import aggregate
 
     results = []
     for w, px, py in data:
@@ -59,7 +59,7 @@ def local_step(w: torch.Tensor, b: torch.Tensor, x: torch.Tensor, y: torch.Tenso
 
 def plan_round(model: nn.Module, data: list, step: Any) -> None:
     """``one_round`` with the local step as the plan ``step``: it goes in one message."""
-    from fedlab.fedavg import aggregate
+    from fedlab.federated.fedavg import aggregate
 
     results = []
     for w, px, py in data:
@@ -83,7 +83,7 @@ def messages_per_worker(run: Any) -> int:
 
 def plain_round(model: nn.Module, data: list) -> None:
     """The same client updates in plain torch, on local tensors: the floor for any system."""
-    from fedlab.fedavg import aggregate
+    from fedlab.federated.fedavg import aggregate
 
     results = []
     for _, x, y in data:

@@ -13,7 +13,8 @@ from fedlab.events import subscribe
 from fedlab.federated import BaseDataset, FederatedDataLoader, FederatedDataset, Optims
 from fedlab.hook import TorchHook
 from fedlab.pointer import MultiPointerTensor, PointerTensor, live_pointers
-from fedlab.worker import BaseWorker, VirtualWorker, all_workers, get_worker, reset
+from fedlab.registry import all_workers, get_worker, reset
+from fedlab.worker import BaseWorker, VirtualWorker
 from fedlab.wrapper import MultiWrapper, ParameterWrapper, Wrapper, is_pointer
 
 __all__ = [
@@ -58,8 +59,8 @@ _LAZY = {
     "trace": "fedlab.viz",
     "draw": "fedlab.viz",
     "check": "fedlab.grading",
-    "Plan": "fedlab.plan",
-    "func2plan": "fedlab.plan",
+    "Plan": "fedlab.plans",
+    "func2plan": "fedlab.plans",
     "spawn_workers": "fedlab.transport.ray",
     "connect": "fedlab.transport.ray",
     "shutdown_workers": "fedlab.transport.ray",
@@ -69,9 +70,9 @@ _LAZY = {
 def __getattr__(name: str) -> Any:
     # ``sy.local_worker`` exists once torch is hooked, as in PySyft.
     if name == "local_worker":
-        from fedlab import worker
+        from fedlab import registry
 
-        return worker.local_worker()
+        return registry.local_worker()
     if name in _LAZY:
         import importlib
 

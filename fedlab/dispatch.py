@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from fedlab import allowlist, pointer, worker
+from fedlab import allowlist, pointer, registry
 from fedlab.exceptions import RemoteValueError, TensorsNotCollocatedException
 from fedlab.pointer import MultiPointerTensor, PointerTensor, record_of
 
@@ -129,7 +129,7 @@ def run(name: str, args: tuple, kwargs: dict) -> Any:
     if name not in allowlist.OPS:
         allowlist.lookup(name)  # raises the clear "not on the allowlist" error
     if name in GRAD_CHANGING:
-        worker.grads_changed()
+        registry.grads_changed()
     try:
         return pointer.remote(name, args, kwargs, torch.is_grad_enabled())
     except TensorsNotCollocatedException:  # (raised before anything was sent)

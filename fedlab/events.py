@@ -15,6 +15,9 @@ from typing import Any
 
 import torch
 
+from fedlab.messages import PlanDef
+from fedlab.messages import describe as describe_message
+
 _now = time.perf_counter
 
 
@@ -25,6 +28,8 @@ def describe(obj: Any) -> tuple[str, str]:
     location = getattr(obj, "location_id", None)  # a pointer (``fedlab.pointer``)
     if location is not None:
         return "pointer", f"-> {location}:{obj.id_at_location}"
+    if type(obj) is PlanDef:
+        return "plan", describe_message(obj)[0]
     return type(obj).__name__, ""
 
 
@@ -69,8 +74,7 @@ class MessageEvent(_Event):
         self.elapsed = elapsed
 
     def _describe(self) -> None:
-        said = getattr(self.payload, "describe", None)
-        text, ids = said() if said is not None else ("", ())
+        text, ids = describe_message(self.payload)
         self._summary = text if self._summary is None else self._summary
         self._ids = ids if self._ids is None else self._ids
 

@@ -12,10 +12,11 @@ from typing import Any
 
 import torch
 
-from fedlab import module, worker
+from fedlab import module, registry
 from fedlab.exceptions import PointerChainError
-from fedlab.worker import BaseWorker, VirtualWorker, all_workers
-from fedlab.wrapper import send_tensor
+from fedlab.registry import all_workers
+from fedlab.worker import BaseWorker, VirtualWorker
+from fedlab.wrapper import describe, search, send_tensor, tag
 
 _hook: TorchHook | None = None
 
@@ -59,8 +60,11 @@ class TorchHook:
         self.local_worker.caches_grads = True
         for w in all_workers():
             w.hook = w.hook or self
-        worker._local[:] = [self.local_worker]
+        registry._local[:] = [self.local_worker]
         torch.Tensor.send = send_tensor
+        torch.Tensor.tag = tag
+        torch.Tensor.describe = describe
+        BaseWorker.search = search  # (PySyft's worker.search, which gives pointers)
         torch.Tensor.get = _tensor_get
         torch.Tensor.move = _tensor_move
         module.install()

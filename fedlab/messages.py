@@ -1,8 +1,8 @@
 """Messages between workers: small named tuples whose annotations are their schema.
 
 ``serde`` turns them into bytes and checks every decoded field against its annotation.
-Each message has a ``kind`` (the word the message log and the panel show) and a
-``describe()`` that gives a one-line summary and the object ids it names.
+Each message has a ``kind``, the word the message log and the panel show; ``describe``
+gives a message's one-line summary and the object ids it names.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ class PointerRef(NamedTuple):
     dtype: str
     requires_grad: bool
     is_leaf: bool
+    tags: list | None = None
+    description: str | None = None
 
 
 @register(12)
@@ -58,21 +60,30 @@ class Slot(NamedTuple):
     part: int
 
 
+@register(18)
+class PlanDef(NamedTuple):
+    """A plan as it travels: ``steps`` on ``arity`` inputs (the caller's, then ``state``).
+
+    Each step is a ``RunOp`` (whose ``Slot`` arguments name earlier values) or a constant
+    tensor; each step's value takes the next slot, after the inputs. ``state`` holds the
+    plan's own tensors: values, or ``ObjRef``s to tensors stored beside a sent plan.
+    """
+
+    name: str
+    steps: tuple
+    outputs: tuple
+    state: tuple
+    arity: int
+
+
 # -- messages ---------------------------------------------------------------------------
 @register(1)
 class SendObject(NamedTuple):
     """Store ``obj`` for ``holder`` (None: the sender) and reply with its new id."""
 
-    obj: torch.Tensor | PointerRef
+    obj: torch.Tensor | PointerRef | PlanDef
     holder: str | None = None
     kind = "send"
-
-    def describe(self) -> tuple[str, tuple[int, ...]]:
-        """A one-line summary and the object ids named."""
-        o = self.obj
-        if type(o) is PointerRef:
-            return f"pointer -> {o.location}:{o.id_at_location}", ()
-        return f"{str(o.dtype).removeprefix('torch.')}{list(o.shape)}", ()
 
 
 @register(2)
@@ -85,10 +96,6 @@ class RunOp(NamedTuple):
     grad_enabled: bool
     kind = "op"
 
-    def describe(self) -> tuple[str, tuple[int, ...]]:
-        """A one-line summary and the object ids named."""
-        return _short(self.op), refs((self.args, self.kwargs))
-
 
 @register(3)
 class Fetch(NamedTuple):
@@ -96,10 +103,6 @@ class Fetch(NamedTuple):
 
     id: int
     kind = "fetch"
-
-    def describe(self) -> tuple[str, tuple[int, ...]]:
-        """A one-line summary and the object ids named."""
-        return f"id {self.id}", (self.id,)
 
 
 @register(4)
@@ -109,7 +112,6 @@ class Delete(NamedTuple):
     id: int
     reason: str
     kind = "delete"
-    describe = Fetch.describe
 
 
 @register(5)
@@ -120,10 +122,6 @@ class Move(NamedTuple):
     dest: str
     kind = "move"
 
-    def describe(self) -> tuple[str, tuple[int, ...]]:
-        """A one-line summary and the object ids named."""
-        return f"id {self.id} -> {self.dest}", (self.id,)
-
 
 @register(6)
 class RemoteGet(NamedTuple):
@@ -131,7 +129,6 @@ class RemoteGet(NamedTuple):
 
     id: int
     kind = "remote_get"
-    describe = Fetch.describe
 
 
 @register(7)
@@ -140,10 +137,6 @@ class ClearObjects(NamedTuple):
 
     reason: str
     kind = "clear"
-
-    def describe(self) -> tuple[str, tuple[int, ...]]:
-        """A one-line summary and the object ids named."""
-        return self.reason, ()
 
 
 @register(17)
@@ -159,29 +152,23 @@ class Forward(NamedTuple):
     holder: str
     kind = "forward"
 
-    def describe(self) -> tuple[str, tuple[int, ...]]:
-        """A one-line summary and the object ids named."""
-        return f"id {self.id} -> {self.dest}", (self.id,)
+
+@register(19)
+class Search(NamedTuple):
+    """Pointers to the receiver's tensors that carry every one of ``tags`` (and that the
+    sender may use)."""
+
+    tags: tuple
+    kind = "search"
 
 
 @register(15)
 class RunPlan(NamedTuple):
-    """Run a plan's ``steps`` in order on the objects ``inputs``; store and reply ``outputs``.
+    """Run ``plan`` (itself, or a plan the receiver stores) on the objects ``inputs``."""
 
-    Each step is a ``RunOp`` (whose ``Slot`` arguments name earlier values) or a constant
-    tensor; each step's value takes the next slot, after the inputs.
-    """
-
-    name: str
+    plan: PlanDef | ObjRef
     inputs: tuple
-    steps: tuple
-    outputs: tuple
     kind = "plan"
-
-    def describe(self) -> tuple[str, tuple[int, ...]]:
-        """A one-line summary and the object ids named."""
-        ops = sum(1 for s in self.steps if type(s) is RunOp)
-        return f"plan {self.name} ({ops} ops)", refs(self.inputs)
 
 
 @register(8)
@@ -191,20 +178,6 @@ class Reply(NamedTuple):
     value: Any
     kind = "reply"
 
-    def describe(self) -> tuple[str, tuple[int, ...]]:
-        """A one-line summary and the object ids named."""
-        v = self.value
-        if isinstance(v, torch.Tensor):
-            return SendObject(v).describe()
-        if type(v) is PointerRef:
-            return f"pointer -> {v.location}:{v.id_at_location}", ()
-        stored = [v] if type(v) is Stored else v if type(v) is tuple else []
-        if stored and all(type(s) is Stored for s in stored):
-            return "stored " + ", ".join(str(s.id) for s in stored), tuple(s.id for s in stored)
-        if type(v) is int:
-            return f"id {v}", (v,)
-        return "", ()
-
 
 @register(9)
 class ErrorReply(NamedTuple):
@@ -213,10 +186,6 @@ class ErrorReply(NamedTuple):
     error: str
     message: str
     kind = "error"
-
-    def describe(self) -> tuple[str, tuple[int, ...]]:
-        """A one-line summary and the object ids named."""
-        return self.error, ()
 
 
 def refs(value: Any) -> tuple[int, ...]:
@@ -229,3 +198,47 @@ def refs(value: Any) -> tuple[int, ...]:
     if t is dict:
         return refs(tuple(value.values()))
     return ()
+
+
+def _what(obj: Any) -> str:
+    if type(obj) is PointerRef:
+        return f"pointer -> {obj.location}:{obj.id_at_location}"
+    if type(obj) is PlanDef:
+        return f"plan {obj.name} ({sum(type(s) is RunOp for s in obj.steps)} ops)"
+    return f"{str(obj.dtype).removeprefix('torch.')}{list(obj.shape)}"
+
+
+def _reply(v: Any) -> tuple[str, tuple[int, ...]]:
+    stored = [v] if type(v) is Stored else v if type(v) is tuple else []
+    if stored and all(type(s) is Stored for s in stored):
+        return "stored " + ", ".join(str(s.id) for s in stored), tuple(s.id for s in stored)
+    if type(v) is int:
+        return f"id {v}", (v,)
+    return (_what(v), ()) if isinstance(v, torch.Tensor) or type(v) is PointerRef else ("", ())
+
+
+def _plan(plan: Any) -> str:
+    return _what(plan) if type(plan) is PlanDef else f"plan {plan.id}"
+
+
+_DESCRIBE = {
+    SendObject: lambda s: (_what(s.obj), ()),
+    RunOp: lambda s: (_short(s.op), refs((s.args, s.kwargs))),
+    Fetch: lambda s: (f"id {s.id}", (s.id,)),
+    Delete: lambda s: (f"id {s.id}", (s.id,)),
+    RemoteGet: lambda s: (f"id {s.id}", (s.id,)),
+    Move: lambda s: (f"id {s.id} -> {s.dest}", (s.id,)),
+    Forward: lambda s: (f"id {s.id} -> {s.dest}", (s.id,)),
+    ClearObjects: lambda s: (s.reason, ()),
+    Search: lambda s: (" ".join(map(str, s.tags)), ()),
+    RunPlan: lambda s: (_plan(s.plan), refs((s.plan, s.inputs))),
+    PlanDef: lambda s: (_what(s), refs(s.state)),
+    Reply: lambda s: _reply(s.value),
+    ErrorReply: lambda s: (s.error, ()),
+}
+
+
+def describe(msg: Any) -> tuple[str, tuple[int, ...]]:
+    """A message's one-line summary (``add``, ``float32[2, 3]``) and the object ids it names."""
+    said = _DESCRIBE.get(type(msg))
+    return said(msg) if said is not None else ("", ())

@@ -18,10 +18,12 @@ from fedlab import messages as m
 from fedlab.exceptions import PlanError, SerdeError
 
 
-def callables(steps: tuple, n_inputs: int) -> list:
+def callables(plan: m.PlanDef) -> list:
     """Each step's allowlisted callable (None for a constant), the plan checked whole first."""
-    fns, count = [], n_inputs
-    for step in steps:
+    if not all(type(s) is m.ObjRef or type(s) is torch.Tensor for s in plan.state):
+        raise SerdeError("a plan's state holds tensors or stored objects")
+    fns, count = [], plan.arity
+    for step in plan.steps:
         if type(step) is m.RunOp:
             fns.append(allowlist.lookup(step.op))
             _check_slots((step.args, step.kwargs), count)
@@ -30,6 +32,11 @@ def callables(steps: tuple, n_inputs: int) -> list:
         else:
             raise SerdeError("a plan's steps are operations and constant tensors")
         count += 1
+    _check_slots(plan.outputs, count)
+    if not all(type(o) is m.Slot for o in plan.outputs) or len(set(plan.outputs)) != len(
+        plan.outputs
+    ):
+        raise SerdeError("a plan's outputs are distinct slots")
     return fns
 
 
@@ -104,29 +111,27 @@ def _grad_missing(step: m.RunOp, slots: list, steps: tuple, n: int) -> bool:
     return False
 
 
-def run_on(w: Any, msg: m.RunPlan, inputs: list) -> list:
+def run_on(w: Any, plan: m.PlanDef, inputs: list) -> list:
     """Run a received plan on ``w``'s ``inputs``: all its steps, or no change to any input."""
-    for r, obj in zip(msg.inputs, inputs):
+    for obj in inputs:
         if type(obj) is not torch.Tensor:
+            what = "a pointer" if hasattr(obj, "location_id") else f"a {type(obj).__name__}"
             raise PlanError(
-                f"a plan runs on tensors that {w.id} holds, but {w.id}:{r.id} is a pointer. "
-                "Move the tensor here first with .move(), or call the plan where it is."
+                f"a plan runs on tensors that {w.id} holds, but one of its inputs is {what}. "
+                "Move the tensor there first with .move(), or call the plan where it is."
             )
-    fns = callables(msg.steps, len(inputs))
-    count = len(inputs) + len(msg.steps)
-    outs = msg.outputs
-    _check_slots(outs, count)
-    if not all(type(o) is m.Slot for o in outs) or len(set(outs)) != len(outs):
-        raise SerdeError("a plan's outputs are distinct slots")
-    changes = any(type(s) is m.RunOp and guard.changes_input(s.op) for s in msg.steps)
+    if len(inputs) != plan.arity:
+        raise PlanError(f"the plan {plan.name} takes {plan.arity} inputs, not {len(inputs)}")
+    fns = callables(plan)
+    changes = any(type(s) is m.RunOp and guard.changes_input(s.op) for s in plan.steps)
     saved = [guard.save(t) for t in inputs] if changes else []
     try:
-        slots = replay(inputs, msg.steps, fns, w)
-        results = [resolve(s, slots) for s in outs]
+        slots = replay(inputs, plan.steps, fns, w)
+        results = [resolve(s, slots) for s in plan.outputs]
         for r in results:
             if type(r) in (tuple, list):
-                raise PlanError(f"the plan {msg.name} returns a tuple inside its outputs")
-            guard.check_result(r, f"plan {msg.name}", w.max_result_bytes)
+                raise PlanError(f"the plan {plan.name} returns a tuple inside its outputs")
+            guard.check_result(r, f"plan {plan.name}", w.max_result_bytes)
     except BaseException:
         for s in reversed(saved):  # (reversed: an input that is a view of another comes last)
             guard.restore(*s)

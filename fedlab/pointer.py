@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from fedlab import messages as m
-from fedlab import worker
+from fedlab import registry
 from fedlab.exceptions import ObjectNotFoundError, SerdeError, TensorsNotCollocatedException
 from fedlab.serde import DTYPE_NAMES, DTYPES
 
@@ -29,9 +29,9 @@ _live: weakref.WeakSet[PointerTensor] = weakref.WeakSet()  # every pointer alive
 class PointerTensor:
     """A pointer to the object ``id_at_location`` on the worker ``location``."""
 
-    __slots__ = ("__weakref__", "dtype", "garbage_collect_data", "generation", "grad_cache",
-                 "grad_epoch", "id", "id_at_location", "is_leaf", "location_id", "owner",
-                 "requires_grad", "shape")  # fmt: skip
+    __slots__ = ("__weakref__", "description", "dtype", "garbage_collect_data", "generation",
+                 "grad_cache", "grad_epoch", "id", "id_at_location", "is_leaf", "location_id",
+                 "owner", "requires_grad", "shape", "tags")  # fmt: skip
 
     def __init__(self, owner: BaseWorker, location_id: str, id_at_location: int, shape: Any,
                  dtype: torch.dtype, requires_grad: bool = False, is_leaf: bool = True,
@@ -45,17 +45,19 @@ class PointerTensor:
         self.requires_grad = requires_grad
         self.is_leaf = is_leaf
         self.garbage_collect_data = True
-        self.generation = worker.current_generation
+        self.generation = registry.current_generation
         # The wrapped pointer ``.grad`` gave (None: no gradient), valid while
         # ``grad_epoch`` is the current one; see ``fedlab.dispatch``.
         self.grad_cache: Any = None
         self.grad_epoch = 0
+        self.tags: list[str] | None = None  # what the object's tags were when last seen
+        self.description: str | None = None
         _live.add(self)
 
     @property
     def location(self) -> BaseWorker:
         """The worker that holds the object."""
-        return worker.get_worker(self.location_id)
+        return registry.get_worker(self.location_id)
 
     def update(self, d: m.Stored) -> None:
         """Refresh the cached metadata from a reply."""
@@ -64,7 +66,7 @@ class PointerTensor:
 
     def knows_no_grad(self) -> None:
         """Record that the remote tensor has no gradient now (it was just sent without one)."""
-        self.grad_cache, self.grad_epoch = None, worker.grad_epoch
+        self.grad_cache, self.grad_epoch = None, registry.grad_epoch
 
     def forget_grad(self) -> None:
         """Drop the cached ``.grad`` pointer (the pointer moved, or was fetched)."""
@@ -73,7 +75,8 @@ class PointerTensor:
     def as_ref(self) -> m.PointerRef:
         """This pointer as a value that can travel to another worker."""
         return m.PointerRef(self.location_id, self.id_at_location, tuple(self.shape),
-                            DTYPE_NAMES[self.dtype], self.requires_grad, self.is_leaf)  # fmt: skip
+                            DTYPE_NAMES[self.dtype], self.requires_grad, self.is_leaf,
+                            self.tags, self.description)  # fmt: skip
 
     def send(self, msg: Any) -> Any:
         """Deliver ``msg`` from the owner to the location and return the reply's value."""
@@ -82,10 +85,14 @@ class PointerTensor:
 
     def __repr__(self) -> str:
         where = f"{self.location_id}:{self.id_at_location}"
-        return f"[PointerTensor | {self.owner.id}:{self.id} -> {where}]"
+        text = f"[PointerTensor | {self.owner.id}:{self.id} -> {where}]"
+        if self.tags or self.description:  # (as PySyft shows a tagged pointer)
+            text += f"\n\tTags: {' '.join(self.tags or ())}\n\tShape: {self.shape}"
+            text += f"\n\tDescription: {self.description}" if self.description else ""
+        return text
 
     def __del__(self) -> None:
-        if not self.garbage_collect_data or self.generation != worker.current_generation:
+        if not self.garbage_collect_data or self.generation != registry.current_generation:
             return
         try:
             self.send(m.Delete(self.id_at_location, f"pointer {self.owner.id}:{self.id} died"))
@@ -124,7 +131,7 @@ def usable(p: PointerTensor) -> PointerTensor:
             f"the pointer {p.owner.id}:{p.id} was already used with .get(): its object now "
             f"lives with you, not on {p.location_id}. Use the value .get() returned."
         )
-    if p.generation != worker.current_generation:
+    if p.generation != registry.current_generation:
         raise ObjectNotFoundError(
             f"the pointer {p.owner.id}:{p.id} was made before sy.reset(); "
             f"{p.location_id} no longer holds its object. Send the tensor again."
@@ -136,8 +143,10 @@ def from_ref(owner: BaseWorker, ref: m.PointerRef, pointer_id: int | None = None
     """A new pointer, owned by ``owner``, to what ``ref`` points at."""
     if ref.dtype not in DTYPES or not all(type(d) is int and d >= 0 for d in ref.shape):
         raise SerdeError("a pointer in the message is malformed")
-    return PointerTensor(owner, ref.location, ref.id_at_location, ref.shape, DTYPES[ref.dtype],
-                         ref.requires_grad, ref.is_leaf, pointer_id)  # fmt: skip
+    p = PointerTensor(owner, ref.location, ref.id_at_location, ref.shape, DTYPES[ref.dtype],
+                      ref.requires_grad, ref.is_leaf, pointer_id)  # fmt: skip
+    p.tags, p.description = ref.tags, ref.description
+    return p
 
 
 def remote(op: str, args: Any, kwargs: dict, grad: bool) -> Any:
@@ -159,7 +168,7 @@ def remote(op: str, args: Any, kwargs: dict, grad: bool) -> Any:
             f"{op} involves pointers to two workers ({loc} and {other}); move them together first"
         )
     owner = ptrs[0][0].owner
-    value = owner.send_msg(m.RunOp(op, *refs, grad), worker.get_worker(loc))
+    value = owner.send_msg(m.RunOp(op, *refs, grad), registry.get_worker(loc))
     return results(value, owner, loc, ptrs)
 
 
@@ -220,5 +229,5 @@ def all_pointers() -> list[PointerTensor]:
 
 def live_pointers() -> list[PointerTensor]:
     """Every pointer alive in this process that still frees its object when it dies."""
-    gen = worker.current_generation
+    gen = registry.current_generation
     return [p for p in list(_live) if p.garbage_collect_data and p.generation == gen]

@@ -2,9 +2,9 @@
 
 This is the only file that knows bytes. A message is one msgpack array,
 ``[kind, sender, receiver, *fields]``. Values inside it are msgpack's own (None, bool,
-int, float, str, bytes, list, dict with string keys) or extension types: a tensor
-(dtype, shape, requires_grad, gradient, and its raw bytes), a tuple, a slice, a dtype, a
-``torch.Size``, ``...``, a memory format, a device, and the small records of
+int, float, str, bytes, list, dict with string keys) or extension types: a tensor (dtype,
+shape, requires_grad, gradient, tags and description, and its raw bytes), a tuple, a
+slice, a dtype, a ``torch.Size``, ``...``, a memory format, a device, and the records of
 ``fedlab.messages`` (an object reference, a pointer, a stored result, a plan slot).
 
 On the wire: the msgpack document's length (4 bytes), the document, then each tensor's
@@ -128,11 +128,13 @@ class _Writer:
             raise SerdeError(f"this value cannot be sent: {e}") from None
 
     def tensor(self, t: torch.Tensor) -> bytes:
-        """The header of ``t`` (dtype, shape, requires_grad, gradient); its bytes go aside."""
+        """The header of ``t`` (dtype, shape, grad, tags...); its bytes go aside."""
         check_sendable(t)
         grad = t.grad if t.is_leaf else None
+        own = t.__dict__  # (tags and a description, set by ``t.tag(...)``, travel along)
         header = self.pack([DTYPE_NAMES[t.dtype], list(t.shape), t.requires_grad,
-                            None if grad is None else grad.detach()])  # fmt: skip
+                            None if grad is None else grad.detach(), own.get("tags"),
+                            own.get("description")])  # fmt: skip
         data = t.detach().resolve_conj().resolve_neg().contiguous()
         if data.dtype == torch.bfloat16:
             data = data.view(torch.int16)
@@ -303,16 +305,16 @@ def _tensor(data: bytes, reader: _Reader) -> torch.Tensor:
     reader.tensors -= 1
     if reader.tensors < 0:
         raise SerdeError(f"a message carries at most {MAX_TENSORS} tensors")
-    name, shape, requires_grad, grad = reader.unpack(data)  # (a gradient takes its bytes first)
+    name, shape, requires_grad, grad, tags, description = reader.unpack(data)  # (grad: bytes first)
     dtype = DTYPES[name]
-    if (
-        type(shape) is not list
-        or len(shape) > 64
-        or not all(type(d) is int and d >= 0 for d in shape)
-    ):
-        raise SerdeError("a tensor's shape in the message is malformed")
+    if type(shape) is not list or len(shape) > 64 or min(shape, default=0) < 0:
+        raise SerdeError("a tensor's shape in the message is malformed")  # (ints: torch.Size)
     if type(requires_grad) is not bool or not (grad is None or type(grad) is torch.Tensor):
         raise SerdeError("a tensor's gradient in the message is malformed")
+    if tags is not None and (type(tags) is not list or {type(x) for x in tags} - {str}):
+        raise SerdeError("a tensor's tags in the message are malformed")
+    if description is not None and type(description) is not str:
+        raise SerdeError("a tensor's description in the message is malformed")
     numel = torch.Size(shape).numel()
     raw = reader.frame(numel * dtype.itemsize)  # (the declared size must be there)
     if dtype == torch.bool:  # a bool's byte is 0 or 1, whatever arrived
@@ -324,6 +326,10 @@ def _tensor(data: bytes, reader: _Reader) -> torch.Tensor:
         t.requires_grad_(True)
     if grad is not None:
         t.grad = grad  # (torch checks its shape and dtype: a RuntimeError otherwise)
+    if tags is not None:
+        t.tags = tags
+    if description is not None:
+        t.description = description
     return t
 
 
@@ -341,13 +347,6 @@ def _slice(data: bytes, reader: _Reader) -> slice:
     return slice(start, stop, step)
 
 
-def _size(data: bytes, reader: _Reader) -> torch.Size:
-    dims = reader.unpack(data)
-    if type(dims) is not list or not all(type(d) is int for d in dims):
-        raise SerdeError("a size in the message is malformed")
-    return torch.Size(dims)
-
-
 def _device(data: bytes, reader: _Reader) -> torch.device:
     return torch.device(data.decode())
 
@@ -357,7 +356,7 @@ _EXT = {
     TUPLE: _tuple,
     SLICE: _slice,
     DTYPE: lambda data, reader: DTYPES[data.decode()],
-    SIZE: _size,
+    SIZE: lambda data, reader: torch.Size(reader.unpack(data)),  # (ints only, or a TypeError)
     ELLIPSIS: lambda data, reader: (...,)[len(data)],  # (an IndexError unless empty)
     FORMAT: lambda data, reader: _FORMATS[data.decode()],
     DEVICE: _device,

@@ -21,15 +21,15 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from fedlab import allowlist, events, guard, planrun, pointer, serde
+from fedlab import allowlist, events, guard, planrun, pointer, registry, serde
 from fedlab import messages as m
 from fedlab.exceptions import (
     FedlabError,
     NotYoursError,
     ObjectNotFoundError,
+    PlanError,
     PointerChainError,
     SerdeError,
-    WorkerNotFoundError,
     kind_of,
     rebuild,
 )
@@ -37,56 +37,10 @@ from fedlab.exceptions import (
 if TYPE_CHECKING:
     from fedlab.hook import TorchHook
 
-# Every worker of this process, by id. Other transports (Ray) install a resolver for
-# ids that live elsewhere.
-_workers: dict[str, BaseWorker] = {}
-_resolvers: list[Callable[[str], BaseWorker | None]] = []
-# Bumped by ``reset()``: pointers made before a reset never delete anything after it.
-generation = itertools.count(1)
-current_generation = next(generation)
-# Bumped whenever an operation that may change some tensor's ``.grad`` runs anywhere
-# (and on clear/reset): until then a pointer answers ``.grad`` from its cache.
-_grad_epochs = itertools.count(1)
-grad_epoch = next(_grad_epochs)
 _REPLIES = (m.Reply, m.ErrorReply)
 _PUBLIC = None  # the holder of a worker's own data
 # PySyft's VirtualWorker takes these too; fedlab has no use for them.
 _PYSYFT_OPTIONS = {"is_client_worker", "log_msgs", "verbose", "auto_add", "message_pending_time"}
-
-
-_local: list[BaseWorker] = []  # the local worker ``me``, once torch is hooked
-
-
-def local_worker() -> BaseWorker:
-    """The local worker ``me`` (made by ``sy.TorchHook(torch)``)."""
-    if not _local:
-        raise RuntimeError("hook torch first: hook = sy.TorchHook(torch)")
-    return _local[0]
-
-
-def grads_changed() -> None:
-    """Forget every cached ``.grad`` pointer (some gradient may have changed)."""
-    global grad_epoch
-    grad_epoch = next(_grad_epochs)
-
-
-def get_worker(worker_id: str) -> BaseWorker:
-    """The worker with this id, in this process or reachable through a transport."""
-    w = _workers.get(worker_id)
-    if w is None:
-        w = next((found for resolve in _resolvers if (found := resolve(worker_id))), None)
-    if w is None:
-        known = ", ".join(sorted(_workers)) or "none"
-        raise WorkerNotFoundError(
-            f"there is no worker called {worker_id!r} (known workers: {known}). "
-            f'Create it first, e.g. sy.VirtualWorker(hook, id="{worker_id}").'
-        )
-    return w
-
-
-def all_workers() -> list[BaseWorker]:
-    """The workers of this process, in creation order."""
-    return list(_workers.values())
 
 
 class BaseWorker:
@@ -98,7 +52,7 @@ class BaseWorker:
     def __new__(cls, hook: TorchHook | None = None, id: str = "me", *args: Any, **kwargs: Any):
         # Re-running ``bob = sy.VirtualWorker(hook, id="bob")`` in a notebook gives back
         # the same bob: a second bob under the same id would confuse every pointer.
-        existing = _workers.get(id)
+        existing = registry._workers.get(id)
         if existing is not None and type(existing) is cls:
             return existing
         return super().__new__(cls)
@@ -124,10 +78,10 @@ class BaseWorker:
             m.SendObject: self._on_send, m.RunOp: self._on_op, m.Fetch: self._on_fetch,
             m.Delete: self._on_delete, m.Move: self._on_move, m.RemoteGet: self._on_remote_get,
             m.Forward: self._on_forward, m.ClearObjects: self._on_clear,
-            m.RunPlan: self._on_plan,
+            m.RunPlan: self._on_plan, m.Search: self._on_search,
         }  # fmt: skip
         self._initialised = True
-        _workers[id] = self
+        registry._workers[id] = self
         self._data = [t if isinstance(t, torch.Tensor) else _not_data(t) for t in data]
         self._store_data()
 
@@ -212,7 +166,7 @@ class BaseWorker:
         return self
 
     def _clear(self, reason: str, holder: str | None = None) -> None:
-        grads_changed()
+        registry.grads_changed()
         ids = tuple(k for k in self._store if holder is None or self._holders.get(k) == holder)
         objs = [self._store.pop(k) for k in ids]
         for k in ids:
@@ -277,6 +231,8 @@ class BaseWorker:
         if type(msg.obj) is m.PointerRef:
             obj_id = self.new_id()
             return self.store(pointer.from_ref(self, msg.obj, obj_id), holder, obj_id)
+        if type(msg.obj) is m.PlanDef:  # a plan sent to be kept: checked whole, now
+            planrun.callables(msg.obj)
         return self.store(msg.obj, holder)
 
     def _resolve(self, value: Any, sender: str, used: list) -> Any:
@@ -322,7 +278,8 @@ class BaseWorker:
             value = obj.as_ref()
             obj.send(m.Forward(obj.id_at_location, obj.location_id, sender))
         else:
-            serde.check_sendable(obj)  # (it must be able to leave before it leaves)
+            if isinstance(obj, torch.Tensor):
+                serde.check_sendable(obj)  # (it must be able to leave before it leaves)
             value = obj
         self._hand_over(msg.id, "get")
         return value
@@ -342,9 +299,11 @@ class BaseWorker:
 
     def _on_move(self, sender: str, msg: m.Move) -> int:
         obj = self.get_obj(msg.id, sender)
-        dest = get_worker(msg.dest)
+        dest = registry.get_worker(msg.dest)
         if type(obj) is pointer.PointerTensor:  # the location gives dest its object's pointer
             new_id = obj.send(m.Forward(obj.id_at_location, dest.id, sender))
+        elif not isinstance(obj, torch.Tensor):
+            raise PlanError("a plan stays on the worker it was sent to: send it again instead")
         else:
             serde.check_sendable(obj)
             new_id = self.send_msg(m.SendObject(obj, sender), dest)
@@ -357,8 +316,8 @@ class BaseWorker:
         if msg.dest == self.id:  # the pointer comes back to its location: the holder changes
             new_holder, new_id = msg.holder, msg.id
         else:
-            ref = m.PointerRef(self.id, msg.id, *stored(msg.id, obj, True)[1:5])
-            new_id = self.send_msg(m.SendObject(ref, msg.holder), get_worker(msg.dest))
+            ref = _ref(self.id, msg.id, obj)
+            new_id = self.send_msg(m.SendObject(ref, msg.holder), registry.get_worker(msg.dest))
             new_holder = msg.dest
         if not public:
             self._holders[msg.id] = new_holder
@@ -377,15 +336,27 @@ class BaseWorker:
             events.bus.publish(events.ObjectStored(self.id, msg.id, obj=value))
         return stored(msg.id, value, True)
 
+    def _on_search(self, sender: str, msg: m.Search) -> tuple:
+        mine = [(k, o) for k, o in self._store.items() if self._holders.get(k) in (sender, None)]
+        return tuple(_ref(self.id, k, o) for k, o in mine if isinstance(o, torch.Tensor)
+                     and set(msg.tags) <= set(o.__dict__.get("tags") or ()))  # fmt: skip
+
     def _on_clear(self, sender: str, msg: m.ClearObjects) -> None:
         self._clear(msg.reason, holder=sender)
 
     def _on_plan(self, sender: str, msg: m.RunPlan) -> Any:
+        plan = msg.plan
+        if type(plan) is m.ObjRef:  # a plan sent here before
+            plan = self.get_obj(plan.id, sender)
+            if type(plan) is not m.PlanDef:
+                raise PlanError(f"{self.id}:{msg.plan.id} is not a plan")
+        refs = [*msg.inputs, *(r for r in plan.state if type(r) is m.ObjRef)]
         if not all(type(r) is m.ObjRef for r in msg.inputs):
             raise SerdeError("a plan's inputs must be stored objects")
-        inputs = [self.get_obj(r.id, sender) for r in msg.inputs]
-        used = [(r.id, obj) for r, obj in zip(msg.inputs, inputs)]
-        results = planrun.run_on(self, msg, inputs)
+        used = [(r.id, self.get_obj(r.id, sender)) for r in refs]
+        stored = iter(obj for _, obj in used[len(msg.inputs) :])
+        state = [next(stored) if type(r) is m.ObjRef else r for r in plan.state]
+        results = planrun.run_on(self, plan, [obj for _, obj in used[: len(msg.inputs)]] + state)
         return tuple(self.keep(r, used, sender) for r in results)
 
 
@@ -395,17 +366,16 @@ def stored(obj_id: int, t: Any, existing: bool) -> m.Stored:
                     t.is_leaf, existing)  # fmt: skip
 
 
+def _ref(location: str, obj_id: int, t: Any) -> m.PointerRef:
+    """A pointer to the stored ``t`` (a tensor, or a pointer itself), as it travels."""
+    own = getattr(t, "__dict__", {})
+    return m.PointerRef(location, obj_id, *stored(obj_id, t, True)[1:5], own.get("tags"),
+                        own.get("description"))  # fmt: skip
+
+
 def _not_data(obj: Any) -> torch.Tensor:
     raise TypeError(f"a worker's data= holds tensors, not {type(obj).__name__}")
 
 
 class VirtualWorker(BaseWorker):
     """A worker in this Python process: the default, and the reference for all others."""
-
-
-def reset() -> None:
-    """Empty every worker's store and restart all id counters (for lessons and tests)."""
-    global current_generation
-    current_generation = next(generation)
-    for w in list(_workers.values()):
-        w._reset()

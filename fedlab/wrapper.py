@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from fedlab import allowlist, dispatch, pointer, worker
+from fedlab import allowlist, dispatch, pointer, registry
 from fedlab import messages as m
 from fedlab.exceptions import PointerChainError, RemoteValueError
 from fedlab.pointer import MultiPointerTensor, PointerTensor
@@ -60,14 +60,14 @@ def _grad(w: Wrapper) -> Any:
     ptr = usable(w)
     if not ptr.owner.caches_grads:
         return _wrapped(dispatch.run("Tensor.grad.__get__", (w,), {}))
-    if ptr.grad_epoch == worker.grad_epoch:
+    if ptr.grad_epoch == registry.grad_epoch:
         cached = ptr.grad_cache
         c = None if cached is None else cached.__dict__["child"]
         if cached is None or (c.id_at_location is not None and c.location_id == ptr.location_id
-                              and c.generation == worker.current_generation):  # fmt: skip
+                              and c.generation == registry.current_generation):  # fmt: skip
             return cached
     value = _wrapped(dispatch.run("Tensor.grad.__get__", (w,), {}))
-    ptr.grad_cache, ptr.grad_epoch = value, worker.grad_epoch
+    ptr.grad_cache, ptr.grad_epoch = value, registry.grad_epoch
     return value
 
 
@@ -230,7 +230,7 @@ def send_tensor(self: torch.Tensor, *workers: Any) -> torch.Tensor:
     if isinstance(self, Wrapper):  # reached through torch.Tensor.send on a subclass
         return Wrapper.send(self, *workers)
     dests = workers_arg(workers)
-    me = worker.local_worker()
+    me = registry.local_worker()
     if len(dests) > 1:
         if len({d.id for d in dests}) != len(dests):
             raise TypeError("each worker can appear once in x.send(...)")
@@ -242,7 +242,34 @@ def send_tensor(self: torch.Tensor, *workers: Any) -> torch.Tensor:
     ptr = PointerTensor(me, dest.id, new_id, self.shape, self.dtype, self.requires_grad)
     if not self.is_leaf or self.grad is None:  # (a gradient travels with a leaf)
         ptr.knows_no_grad()
+    ptr.tags, ptr.description = self.__dict__.get("tags"), self.__dict__.get("description")
     return wrap(ptr)
+
+
+def tag(self: torch.Tensor, *tags: str) -> torch.Tensor:
+    """Add tags (``"#boston"``) that travel with the tensor and find it with ``search``."""
+    own = self.__dict__.setdefault("tags", [])
+    own += [t for t in tags if t not in own]
+    return self
+
+
+def search(self: BaseWorker, *query: Any) -> list[torch.Tensor]:
+    """``bob.search("#boston")``: pointers to bob's tensors that carry every tag asked.
+
+    They are bob's to keep: the pointers free nothing when they die (``worker.search``).
+    """
+    tags = tuple(t for q in query for t in ([q] if isinstance(q, str) else q))
+    me = registry.local_worker()
+    found = [pointer.from_ref(me, ref) for ref in me.send_msg(m.Search(tags), self)]
+    for p in found:
+        p.garbage_collect_data = False
+    return [wrap(p) for p in found]
+
+
+def describe(self: torch.Tensor, description: str) -> torch.Tensor:
+    """Give the tensor a description that travels with it; returns the tensor."""
+    self.description = description
+    return self
 
 
 def multi(children: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -268,7 +295,7 @@ def workers_arg(workers: tuple) -> list[BaseWorker]:
     out = []
     for w in workers:
         if isinstance(w, str):
-            w = worker.get_worker(w)
+            w = registry.get_worker(w)
         if not isinstance(w, BaseWorker):
             raise TypeError(
                 f"expected a worker such as bob = sy.VirtualWorker(hook, id='bob'), "

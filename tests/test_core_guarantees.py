@@ -50,7 +50,7 @@ def same(a: dict, b: dict) -> bool:
 
 # -- 1. a failed get loses nothing ----------------------------------------------------------
 def test_a_get_that_cannot_travel_leaves_the_object_where_it_was(me):
-    from fedlab import worker
+    from fedlab import registry
 
     owner = sy.VirtualWorker(None, id="sparse-owner", data=[torch.zeros(3).to_sparse()])
     try:
@@ -60,7 +60,7 @@ def test_a_get_that_cannot_travel_leaves_the_object_where_it_was(me):
             ptr.get()
         assert 1 in owner.objects()
     finally:
-        del worker._workers[owner.id]  # (no other test meets this worker)
+        del registry._workers[owner.id]  # (no other test meets this worker)
 
 
 def test_a_result_that_could_never_travel_is_refused_and_nothing_is_kept(bob):
@@ -279,7 +279,8 @@ def test_refused_plans_leave_nothing_behind(bob):
     for _ in range(16):
         steps = (big, m.RunOp("os.system", ("echo",), {}, True))
         with pytest.raises(sy.exceptions.OperationNotAllowedError):
-            sy.local_worker.send_msg(m.RunPlan("p", (m.ObjRef(x.id_at_location),), steps, ()), bob)
+            plan = m.PlanDef("p", steps, (), (), 1)
+            sy.local_worker.send_msg(m.RunPlan(plan, (m.ObjRef(x.id_at_location),)), bob)
     gc.collect()
     assert sum(type(o) is torch.Tensor for o in gc.get_objects()) <= alive
     sy.reset()

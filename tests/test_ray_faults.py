@@ -141,9 +141,9 @@ def test_fedlab_worker_serves_its_data_and_stops_cleanly(ray_runtime, tmp_path, 
     finally:
         if proc.poll() is None:
             proc.kill()
-        from fedlab import worker
+        from fedlab import registry
 
-        worker._workers.pop("gina", None)
+        registry._workers.pop("gina", None)
 
 
 SPAWN_AND_EXIT = textwrap.dedent(

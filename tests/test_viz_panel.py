@@ -60,9 +60,9 @@ def test_chains_read_left_to_right_and_me_shows_held_pointers(bob, alice):
         "me  1 pointer held; in 1 msg 14 B, out 1 msg 23 B\n"
         "  x  me:1 -> bob:1    pointer  float32[2]  deleted: sent to alice\n"
         "  +  me:2 -> alice:1  pointer  float32[2]\n"
-        "alice  1 object; in 1 msg 40 B, out 1 msg 17 B\n"
+        "alice  1 object; in 1 msg 42 B, out 1 msg 17 B\n"
         "  +  alice:1 -> bob:1  pointer  float32[2]\n"
-        "bob  1 object; in 2 msgs 40 B, out 2 msgs 54 B\n"
+        "bob  1 object; in 2 msgs 40 B, out 2 msgs 56 B\n"
         "     bob:1  tensor  float32[2]  [1, 2]"
     )
     del x, y

@@ -22,7 +22,9 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset, TensorDataset, default_collate
 
-import fedlab
+from fedlab import exceptions, registry
+from fedlab.worker import BaseWorker
+from fedlab.wrapper import is_pointer
 
 _TRANSFORM_HERE = (
     "a transform cannot run on a worker: that would mean sending code, and workers only "
@@ -33,7 +35,7 @@ _TRANSFORM_HERE = (
 
 
 def _remote(t: Any) -> bool:
-    return fedlab.is_pointer(t)
+    return is_pointer(t)
 
 
 class BaseDataset(Dataset):
@@ -56,7 +58,7 @@ class BaseDataset(Dataset):
         if _remote(data) != _remote(targets) or (
             _remote(data) and data.location.id != targets.location.id
         ):
-            raise fedlab.exceptions.TensorsNotCollocatedException(
+            raise exceptions.TensorsNotCollocatedException(
                 f"the data are on {_where(data)} but the targets on {_where(targets)}; "
                 "a dataset's inputs and targets must be in the same place"
             )
@@ -83,7 +85,7 @@ class BaseDataset(Dataset):
         return item, self.targets[index]
 
     @property
-    def location(self) -> fedlab.BaseWorker | None:
+    def location(self) -> BaseWorker | None:
         """The worker that holds the data (None when it is here)."""
         return self.data.location if _remote(self.data) else None
 
@@ -121,11 +123,11 @@ def _where(t: torch.Tensor) -> str:
     return t.location.id if _remote(t) else "me"
 
 
-def _workers(workers: tuple) -> list[fedlab.BaseWorker]:
+def _workers(workers: tuple) -> list[BaseWorker]:
     if len(workers) == 1 and isinstance(workers[0], (list, tuple)):
         workers = tuple(workers[0])  # federate((bob, alice)), as the course writes it
-    out = [fedlab.get_worker(w) if isinstance(w, str) else w for w in workers]
-    if not out or not all(isinstance(w, fedlab.BaseWorker) for w in out):
+    out = [registry.get_worker(w) if isinstance(w, str) else w for w in workers]
+    if not out or not all(isinstance(w, BaseWorker) for w in out):
         raise TypeError("say which workers get the data, e.g. dataset.federate((bob, alice))")
     if len({w.id for w in out}) != len(out):
         raise ValueError("each worker can appear once in dataset.federate(...)")
@@ -169,7 +171,7 @@ def dataset_federate(dataset: Dataset, *workers: Any) -> FederatedDataset:
     The chunks have ``ceil(len(dataset) / len(workers))`` examples (the last one fewer;
     with few examples, the last workers may get none). Returns a ``FederatedDataset``.
     """
-    fedlab.local_worker  # noqa: B018  (raises "hook torch first" before anything is sent)
+    registry.local_worker()  # (raises "hook torch first" before anything is sent)
     workers_ = _workers(workers)
     n = len(dataset)
     if n == 0:
@@ -210,7 +212,7 @@ class FederatedDataset:
     locations = workers
 
     def __getitem__(self, worker: Any) -> BaseDataset:
-        key = worker.id if isinstance(worker, fedlab.BaseWorker) else worker
+        key = worker.id if isinstance(worker, BaseWorker) else worker
         if key not in self.datasets:
             raise KeyError(f"no part of this dataset is on {key!r}; its workers are {self.workers}")
         return self.datasets[key]
@@ -218,7 +220,7 @@ class FederatedDataset:
     def get_dataset(self, worker: Any) -> BaseDataset:
         """Bring one worker's part back here, and remove it from this dataset."""
         dataset = self[worker].get()
-        del self.datasets[worker.id if isinstance(worker, fedlab.BaseWorker) else worker]
+        del self.datasets[worker.id if isinstance(worker, BaseWorker) else worker]
         return dataset
 
     def __len__(self) -> int:

@@ -17,11 +17,11 @@ from typing import Any
 
 import torch
 
-import fedlab
+from fedlab.worker import BaseWorker
 
 
 def _key(worker: Any) -> str:
-    return worker.id if isinstance(worker, fedlab.BaseWorker) else str(worker)
+    return worker.id if isinstance(worker, BaseWorker) else str(worker)
 
 
 class Optims:

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from fedlab import worker
+from fedlab import registry
 from fedlab.grading.recorder import Entry, Recorder
 from fedlab.grading.report import Report, Result
 from fedlab.wrapper import is_pointer
@@ -97,7 +97,7 @@ class Context:
     def store(self, worker_id: str) -> dict[int, Any]:
         """The object store of an in-process worker (read only, by convention)."""
         try:
-            return worker.get_worker(worker_id).objects()
+            return registry.get_worker(worker_id).objects()
         except Exception:
             raise Failed(f"there is no worker {worker_id!r}: run the first cell") from None
 
@@ -111,10 +111,10 @@ def value_of(x: Any, depth: int = 5) -> torch.Tensor | None:
     """The actual values behind ``x`` (following pointer chains), without sending a message."""
     while is_pointer(x) and depth > 0:
         ptr = x.child
-        if ptr.id_at_location is None or ptr.generation != worker.current_generation:
+        if ptr.id_at_location is None or ptr.generation != registry.current_generation:
             return None
         try:
-            x = worker.get_worker(ptr.location_id).objects().get(ptr.id_at_location)
+            x = registry.get_worker(ptr.location_id).objects().get(ptr.id_at_location)
         except Exception:
             return None
         depth -= 1

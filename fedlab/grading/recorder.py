@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from fedlab import events, worker
+from fedlab import events, registry
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ class Recorder:
         """Remember what every in-process worker holds now, under ``label``."""
         stores = {
             w.id: {k: " ".join(events.describe(v)) for k, v in sorted(w.objects().items())}
-            for w in worker.all_workers()
+            for w in registry.all_workers()
             if hasattr(w, "objects")
         }
         snap = Snapshot(label, stores)
@@ -114,7 +114,7 @@ def start(exercise: str) -> Recorder:
     global _current
     if _current is not None:
         _current.close()
-    worker.reset()
+    registry.reset()
     _current = Recorder(exercise)
     return _current
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from fedlab import events, serde, worker
+from fedlab import events, registry, serde, worker
 from fedlab.hook import TorchHook
 from fedlab.pointer import record_of
 from fedlab.transport import proxy, wire
@@ -95,7 +95,7 @@ class WorkerActor:
 
         def reset() -> bytes:
             # Pointers this worker held before the reset must not delete anything later.
-            worker.current_generation = next(worker.generation)
+            registry.current_generation = next(registry.generation)
             self.worker._reset()
             return b""
 

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from fedlab import messages as m
-from fedlab import serde, worker
+from fedlab import registry, serde, worker
 from fedlab.exceptions import FedlabError, SerdeError, WorkerDiedError
 from fedlab.pointer import PointerTensor, from_ref
 from fedlab.transport import wire
@@ -43,7 +43,7 @@ class RayWorker(worker.BaseWorker):
         if actor is not None or not hasattr(self, "actor"):
             self.actor = actor  # re-spawned: the same Python object, a new process
         self.timeout = timeout
-        worker._workers[self.id] = self
+        registry._workers[self.id] = self
 
     # -- talking ----------------------------------------------------------------------
     def recv_msg(self, data: bytes) -> bytes:
@@ -74,7 +74,7 @@ class RayWorker(worker.BaseWorker):
         except ray.exceptions.RayActorError:
             if wire.in_worker_process:
                 # Forget the dead actor: a re-spawned worker is found again by name.
-                worker._workers.pop(self.id, None)
+                registry._workers.pop(self.id, None)
             raise WorkerDiedError(
                 f"the worker process {self.id} has died (killed, crashed or shut down); "
                 f"what it held is lost. Re-spawn it with sy.spawn_workers({self.id!r}) "
@@ -102,14 +102,14 @@ class RayWorker(worker.BaseWorker):
             if type(v) is m.PointerRef:
                 v = from_ref(self, v, pointer_id=k)
                 v.garbage_collect_data = False  # a view: it must never free anything
-            elif type(v) is not torch.Tensor:
+            elif type(v) is not torch.Tensor and type(v) is not m.PlanDef:
                 raise SerdeError(f"{self.id} sent a malformed copy of its store")
             out[k] = v
         return out
 
     def clear_objects(self) -> RayWorker:
         """Empty the worker's store of what this process holds there; returns the worker."""
-        worker.local_worker().send_msg(m.ClearObjects("clear_objects"), self)
+        registry.local_worker().send_msg(m.ClearObjects("clear_objects"), self)
         return self
 
     def _reset(self) -> None:
@@ -127,7 +127,7 @@ class RayWorker(worker.BaseWorker):
         """Pointers to the data this worker was started with (``fedlab worker --data``)."""
         import ray
 
-        me = worker.local_worker()
+        me = registry.local_worker()
         out = {}
         for name, obj_id, shape, dtype in serde.decode_value(
             self._wait(ray, self.actor.data_index.remote())
@@ -159,5 +159,5 @@ def resolve(worker_id: str) -> RayWorker | None:
 
 def install_resolver() -> None:
     """Let ``fedlab.worker.get_worker`` find workers of the Ray cluster by name."""
-    if resolve not in worker._resolvers:
-        worker._resolvers.append(resolve)
+    if resolve not in registry._resolvers:
+        registry._resolvers.append(resolve)

@@ -16,7 +16,7 @@ import socket
 import time
 from typing import Any
 
-from fedlab import worker
+from fedlab import registry
 from fedlab.exceptions import WorkerDiedError, WorkerNotFoundError
 from fedlab.pointer import all_pointers
 from fedlab.transport.errors import (
@@ -208,7 +208,7 @@ def spawn_workers(*names: str, timeout: float = DEFAULT_TIMEOUT) -> Any:
     """
     ids = _ids(names)
     for i in ids:
-        existing = worker._workers.get(i)
+        existing = registry._workers.get(i)
         if existing is not None and not isinstance(existing, RayWorker):
             raise WorkerExistsError(
                 f"{i!r} is already an in-process worker here ({existing!r}); pick another "
@@ -293,8 +293,8 @@ def shutdown_workers(*workers: Any) -> None:
         w = _spawned.pop(i, None)
         if w is None:
             continue
-        if worker._workers.get(i) is w:
-            del worker._workers[i]
+        if registry._workers.get(i) is w:
+            del registry._workers[i]
         _forget_pointers_to(i)
         if ray.is_initialized():
             with contextlib.suppress(Exception):  # already dead

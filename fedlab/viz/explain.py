@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from fedlab import events, pointer, worker
+from fedlab import events, pointer, registry
 from fedlab.viz import style
 from fedlab.viz.model import local_id
 
@@ -186,7 +186,7 @@ def _holders(loc: str, i: int, spaces: list[dict], depth: int = 0) -> list[Holde
         if (p.location_id, p.id_at_location) != (
             loc,
             i,
-        ) or p.generation != worker.current_generation:
+        ) or p.generation != registry.current_generation:
             continue
         text = f"{p.owner.id}:{p.id} -> {loc}:{i}"
         key = _store_key(p.owner, p) if p.owner.id != me else None
@@ -249,11 +249,11 @@ def explain(target: Any, namespace: dict | None = None) -> Explanation:
     spaces = _namespaces(namespace, 1)
     what, exists = "", True
     try:
-        obj = worker.get_worker(loc).get_obj(i)
+        obj = registry.get_worker(loc).get_obj(i)
         kind, summary = events.describe(obj)
         what = f"{kind} {summary}".strip()
     except Exception:  # deleted already, or a worker we cannot look into
-        exists = loc not in {w.id for w in worker.all_workers()}
+        exists = loc not in {w.id for w in registry.all_workers()}
     holders = _holders(loc, i, spaces)
     del spaces
     return Explanation(f"{loc}:{i}", what, exists, holders)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fedlab import events, pointer, worker
+from fedlab import events, pointer, registry
 from fedlab.viz import style
 from fedlab.viz.model import local_id
 
@@ -33,7 +33,7 @@ def _pointers_of(x: Any) -> list[pointer.PointerTensor]:
 
 def _stored(w: str, i: int) -> Any:
     try:
-        return worker.get_worker(w).get_obj(i)
+        return registry.get_worker(w).get_obj(i)
     except Exception:  # deleted, or on a worker we cannot look into
         return None
 
@@ -72,7 +72,7 @@ def collect(xs: tuple[Any, ...]) -> tuple[dict[str, dict[int, str]], list[tuple[
                 if child is not None and w != me:
                     arrows.append((f"{w}:{i}", f"{child.location_id}:{child.id_at_location}"))
     else:
-        for w in worker.all_workers():
+        for w in registry.all_workers():
             if not w.objects():
                 continue  # a picture of what is alive: empty workers only add noise
             boxes[w.id] = {i: _row_text(o) for i, o in sorted(w.objects().items())}
@@ -80,7 +80,7 @@ def collect(xs: tuple[Any, ...]) -> tuple[dict[str, dict[int, str]], list[tuple[
                 if o.startswith("-> "):
                     arrows.append((f"{w.id}:{i}", o.split("-> ")[1]))
         for p in sorted(pointer.live_pointers(), key=lambda p: p.id):
-            if p.owner.id == me and p.generation == worker.current_generation:
+            if p.owner.id == me and p.generation == registry.current_generation:
                 boxes.setdefault(me, {})[p.id] = f"-> {p.location_id}:{p.id_at_location}"
                 arrows.append((f"{me}:{p.id}", f"{p.location_id}:{p.id_at_location}"))
     return {w: dict(sorted(boxes[w].items())) for w in _order(boxes, arrows, me)}, list(

@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from fedlab import events, pointer, serde, worker
+from fedlab import events, pointer, registry, serde
 
 KEEP_DELETED = 3  # per worker: the loop of the GC lesson would otherwise list 999 ghosts
 KEEP_GONE = 4096  # releases remembered before those no view asks about are forgotten
@@ -96,7 +96,7 @@ def entry_for(worker_id: str, obj_id: int, obj: Any, kind: str = "", summary: st
 def local_id() -> str | None:
     """The local worker's id (``me``), or None before torch is hooked."""
     try:
-        return worker.local_worker().id
+        return registry.local_worker().id
     except RuntimeError:
         return None
 
@@ -105,7 +105,7 @@ def held_pointers(owner_id: str, dead: set[tuple[str, int]]) -> dict[int, Entry]
     """The live pointers that ``owner_id`` holds outside its store, by pointer id."""
     found: dict[int, Entry] = {}
     for p in pointer.live_pointers():
-        if p.owner.id != owner_id or p.generation != worker.current_generation:
+        if p.owner.id != owner_id or p.generation != registry.current_generation:
             continue
         if (p.location_id, p.id_at_location) in dead:  # dying right now (inside its __del__)
             continue
@@ -119,7 +119,7 @@ def held_pointers(owner_id: str, dead: set[tuple[str, int]]) -> dict[int, Entry]
 def _in_process(worker_id: str) -> bool:
     """Whether ``worker_id`` keeps its store in this process (asked once, when a panel opens)."""
     try:
-        w = worker.get_worker(worker_id)
+        w = registry.get_worker(worker_id)
     except Exception:
         return False
     # A worker process's proxy has no store here: the objects its events carry are copies.
@@ -176,7 +176,7 @@ class StoreModel:
         """Read every watched store once (the initial state); later, events only."""
         for w in self.ids:
             try:
-                objects = dict(worker.get_worker(w).objects())
+                objects = dict(registry.get_worker(w).objects())
             except Exception:  # a worker in another process: its events will fill it in
                 continue
             live = self._cols[w].live

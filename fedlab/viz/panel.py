@@ -21,7 +21,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from fedlab import events, worker
+from fedlab import events, registry
 from fedlab.viz import render
 from fedlab.viz.model import StoreModel, local_id
 
@@ -151,13 +151,13 @@ def _hook_ipython() -> None:
 
 def _ids(workers: tuple[Any, ...]) -> list[str]:
     if not workers:
-        return [w.id for w in worker.all_workers()]
+        return [w.id for w in registry.all_workers()]
     ids = []
     for w in workers:
         wid = w if isinstance(w, str) else getattr(w, "id", None)
         if not isinstance(wid, str):
             raise TypeError(f"watch() takes workers or worker ids, like sy.watch(bob), not {w!r}")
-        worker.get_worker(wid)  # a clear error for a worker that does not exist
+        registry.get_worker(wid)  # a clear error for a worker that does not exist
         if wid not in ids:
             ids.append(wid)
     return ids

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fedlab import worker
+from fedlab import registry
 from fedlab.grading import recorder
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,8 +21,8 @@ _spec.loader.exec_module(variants)
 @pytest.fixture(autouse=True)
 def no_leftovers():
     """Stop recording and forget workers an exercise created (secure_worker), after each test."""
-    before = set(worker._workers)
+    before = set(registry._workers)
     yield
     recorder.stop()
-    for name in set(worker._workers) - before:
-        worker._workers.pop(name)
+    for name in set(registry._workers) - before:
+        registry._workers.pop(name)

@@ -18,13 +18,13 @@ _error: list[str] = []
 def _factory(ids: list[str]) -> tuple[list, Callable[[], None]]:
     if _error:
         pytest.skip(_error[0])
-    from fedlab import worker
+    from fedlab import registry
     from fedlab.transport import ray as transport
 
     # In-process workers of earlier tests hold these names; sy.reset() already emptied them.
     for i in ids:
-        if not isinstance(worker._workers.get(i), transport.RayWorker):
-            worker._workers.pop(i, None)
+        if not isinstance(registry._workers.get(i), transport.RayWorker):
+            registry._workers.pop(i, None)
     try:
         ws = transport.spawn_workers(*ids, timeout=30.0)
     except Exception as e:  # no Ray, no room for its processes, ...
@@ -32,14 +32,14 @@ def _factory(ids: list[str]) -> tuple[list, Callable[[], None]]:
         pytest.skip(_error[0])
     ws = ws if isinstance(ws, list) else [ws]
     for w in ws:
-        worker._workers[w.id] = w
+        registry._workers[w.id] = w
         w._reset()
 
     def teardown() -> None:
         for w in ws:
             w._reset()
-            if worker._workers.get(w.id) is w:
-                del worker._workers[w.id]
+            if registry._workers.get(w.id) is w:
+                del registry._workers[w.id]
 
     return ws, teardown
 

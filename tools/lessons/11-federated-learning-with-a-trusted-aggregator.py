@@ -19,7 +19,7 @@ import torch
 from torch import nn, optim
 
 import fedlab as sy
-from fedlab.fedavg import aggregate
+from fedlab.federated.fedavg import aggregate
 
 hook = sy.TorchHook(torch)
 bob = sy.VirtualWorker(hook, id="bob")

@@ -20,7 +20,7 @@ from sklearn.datasets import load_digits
 from torch import nn, optim
 
 import fedlab as sy
-from fedlab.fedavg import aggregate
+from fedlab.federated.fedavg import aggregate
 
 # Small tensors: one thread is faster than several that wait for each other.
 torch.set_num_threads(1)
@@ -128,7 +128,7 @@ print("centralised accuracy per round:", [round(a, 3) for a in central])
 #    counts 4 times more;
 # 4. the average becomes the new model.
 #
-# The weighted average is what `fedlab.fedavg.aggregate` computes from a list of
+# The weighted average is what `fedlab.federated.fedavg.aggregate` computes from a list of
 # `(parameters, number_of_examples)` pairs. A tiny example with two "models" of one
 # number each:
 

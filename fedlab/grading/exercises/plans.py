@@ -25,7 +25,7 @@ from fedlab.grading.criteria import (
     sent_from_me,
 )
 from fedlab.grading.recorder import Entry
-from fedlab.plan import Plan
+from fedlab.plans import Plan
 from fedlab.wrapper import is_pointer
 
 WORKERS = ("bob", "alice", "carol")
