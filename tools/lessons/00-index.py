@@ -1,5 +1,3 @@
-"""Lesson 0: the entry point: what the course is, the map, the tools, the words."""
-
 # %% [markdown]
 # # Federated learning with fedlab
 #

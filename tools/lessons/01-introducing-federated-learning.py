@@ -1,5 +1,3 @@
-"""Lesson 1: what federated learning is, and why the data stays where it is."""
-
 # %% [markdown]
 # # 1. Introducing federated learning
 #

@@ -1,5 +1,3 @@
-"""Lesson 2: hooking torch, the local worker, and a first remote worker."""
-
 # %% [markdown]
 # # 2. Setting up
 #

@@ -1,5 +1,3 @@
-"""Lesson 3: send a tensor to bob, look at the pointer, get it back; watched live."""
-
 # %% [markdown]
 # # 3. Basic remote execution
 #

@@ -1,5 +1,3 @@
-"""Lesson 4: one tensor sent to several workers at once (a multi-pointer)."""
-
 # %% [markdown]
 # # 4. Remote tensors on several workers
 #

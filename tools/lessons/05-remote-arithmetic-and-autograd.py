@@ -1,5 +1,3 @@
-"""Lesson 5: arithmetic and autograd on tensors that stay on bob's machine."""
-
 # %% [markdown]
 # # 5. Remote arithmetic and remote autograd
 #

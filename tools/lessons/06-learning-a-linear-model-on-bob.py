@@ -1,5 +1,3 @@
-"""Lesson 6: train a linear model on bob's machine with tensors and backward() only."""
-
 # %% [markdown]
 # # 6. Learning a linear model on bob's machine
 #

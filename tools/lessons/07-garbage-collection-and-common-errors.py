@@ -1,5 +1,3 @@
-"""Lesson 7: when remote objects are freed, what keeps them alive, and the usual errors."""
-
 # %% [markdown]
 # # 7. Garbage collection and common errors
 #

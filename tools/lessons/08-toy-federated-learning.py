@@ -1,5 +1,3 @@
-"""Lesson 8: the smallest federated learning: one model visits bob's and alice's data."""
-
 # %% [markdown]
 # # 8. Toy federated learning
 #

@@ -1,5 +1,3 @@
-"""Lesson 9: pointers to pointers: chains, forwarded operations, get peeling, del cascading."""
-
 # %% [markdown]
 # # 9. Advanced remote execution: pointers to pointers
 #

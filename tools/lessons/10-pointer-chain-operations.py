@@ -1,5 +1,3 @@
-"""Lesson 10: move and remote_get: the data itself travels between workers, not through me."""
-
 # %% [markdown]
 # # 10. Pointer chain operations: `move` and `remote_get`
 #

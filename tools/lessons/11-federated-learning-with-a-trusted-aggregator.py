@@ -1,5 +1,3 @@
-"""Lesson 11: each worker trains its own copy; a trusted worker averages; me sees the average."""
-
 # %% [markdown]
 # # 11. Federated learning with a trusted aggregator
 #

@@ -1,5 +1,3 @@
-"""Lesson 12: FedAvg on scikit-learn's handwritten digits, IID and non-IID, vs central."""
-
 # %% [markdown]
 # # 12. Federated averaging on real data
 #

@@ -1,5 +1,3 @@
-"""Lesson 14: plans: a training step traced once, then sent to a worker as one message."""
-
 # %% [markdown]
 # # 14. Plans: the whole training step in one message
 #
