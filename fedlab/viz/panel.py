@@ -125,11 +125,10 @@ class Panel:
             from sidecar import Sidecar
         except ImportError:
             return False
-        from IPython.display import display
-
         self._side = Sidecar(title=f"fedlab: {', '.join(self.workers)}")
-        with self._side:
-            display(self._view())
+        # Set as the sidecar's content, not displayed inside it: no output of its own
+        # reaches the cell (a kernel without a frontend would show it there).
+        self._side.append_display_data(self._view())
         return True
 
     # -- display -------------------------------------------------------------------
