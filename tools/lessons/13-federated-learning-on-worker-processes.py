@@ -145,6 +145,32 @@ print(bob, alice)
 print("model.location:", model.location)
 
 # %% [markdown]
+# ### Your turn
+#
+# Bob is a process now, but you talk to him exactly as before. Send
+# `torch.tensor([1.0, 2.0, 3.0])` to him, double it there, and bring the result back
+# into `doubled`.
+
+# %%
+doubled = ...
+
+# %%
+from fedlab.viz import practice
+
+practice.check("process-round-trip")
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# doubled = (torch.tensor([1.0, 2.0, 3.0]).send(bob) * 2).get()
+# ```
+#
+# Three messages to bob's process and back: the send, the multiplication, and the
+# fetch (and a delete when the pointer to the first tensor dies).
+#
+# </details>
+#
 # ## Stopping the workers
 #
 # `sy.shutdown_workers()` stops the processes this notebook started (and the local Ray
@@ -158,6 +184,35 @@ sy.shutdown_workers()
 print([w.id for w in sy.all_workers()])
 
 # %% [markdown]
+# ## Summary
+#
+# - `sy.spawn_workers("bob", "alice")` starts each worker as its own process (Ray).
+# - The same code runs unchanged on them, with the same results, bit for bit.
+# - Every message now crosses a process boundary: fewer, larger messages pay off.
+#
+# ## Check yourself
+#
+# **1.** Lesson 8's code gave the same losses on worker processes. Why is that expected?
+#
+# <details><summary>Answer</summary>
+#
+# The workers run the same torch operations on the same values, in the same order, with
+# the same number of threads; only where the bytes travel changed.
+#
+# </details>
+#
+# **2.** Why does a training step cost much more on worker processes than in one process?
+#
+# <details><summary>Answer</summary>
+#
+# Each of its dozens of messages now crosses to another process and back (about a
+# millisecond each) instead of a function call inside one process.
+#
+# </details>
+#
+# **Graded exercise:** the exercises run on in-process workers; [exercise 3, federated
+# learning](../exercises/03-federated.ipynb) is the same algorithm as this lesson's.
+#
 # ## What to try next
 #
 # - Spawn four workers and split the data four ways. How does the time per round grow?
