@@ -181,4 +181,9 @@ def test_notebooks_save_the_kernels_full_language_info():
 
 def test_sources_round_trip_through_jupytext():
     for source in SOURCES:
-        assert build.to_source(build.notebook(source)) == source.read_text(), source.name
+        text = source.read_text()
+        assert build.canonical(text) == text, source.name
+        cells = build.parse(text)
+        assert [c.source for c in build.parse(build.to_source(build.notebook(source)))] == [
+            c.source for c in cells
+        ]

@@ -88,6 +88,13 @@ def to_source(nb: nbformat.NotebookNode) -> str:
     return jupytext.writes(bare, fmt=FORMAT)
 
 
+def canonical(text: str) -> str:
+    """``text`` as jupytext writes it back after reading it (blank lines between cells...)."""
+    nb = jupytext.reads(text, fmt=FORMAT)
+    nb.metadata["jupytext"] = dict(TEXT_METADATA)
+    return jupytext.writes(nb, fmt=FORMAT)
+
+
 def _bare(cell: nbformat.NotebookNode) -> nbformat.NotebookNode:
     tags = cell.metadata.get("tags", [])
     if cell.cell_type == "markdown":
@@ -130,7 +137,20 @@ def execute(nb: nbformat.NotebookNode, timeout: int = 300) -> float:
     client.execute()
     # The kernel's own language_info, complete, so that JupyterLab finds nothing to update.
     nb.metadata["language_info"] = {**language_info(), **nb.metadata.get("language_info", {})}
+    _drop_side_panels(nb)
     return time.perf_counter() - start
+
+
+def _drop_side_panels(nb: nbformat.NotebookNode) -> None:
+    """Keep no side panel in the saved widget state.
+
+    JupyterLab restores saved widgets when it opens a notebook, and a restored sidecar
+    would open a stale side panel before the student runs anything.
+    """
+    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+    models = state.get("state", {})
+    for key in [k for k, m in models.items() if "sidecar" in m.get("model_module", "")]:
+        del models[key]
 
 
 def target(source: Path) -> Path:
@@ -156,12 +176,13 @@ def _ruff(path: Path) -> None:
 
 def build(source: Path, run: bool = True) -> float:
     """Write one lesson's notebook (formatted, and executed if ``run``); returns seconds."""
-    canonical = to_source(notebook(source))
-    if canonical != source.read_text():
-        # One spelling per lesson, jupytext's own (blank lines between cells), as a
-        # formatter would: the source is rewritten, and says so.
-        source.write_text(canonical)
-        print(f"{source.relative_to(ROOT)}: rewritten in jupytext's spelling")
+    # One spelling per lesson, ruff's and jupytext's at once (the repository lints the
+    # sources too): formatted, then checked to read and write back unchanged.
+    subprocess.run([str(RUFF), "format", "--quiet", str(source)], check=True)
+    text = source.read_text()
+    if canonical(text) != text:
+        raise SystemExit(f"{source.name}: jupytext would write it differently; run it through "
+                         "jupytext (jupytext --to py:percent) and rebuild")  # fmt: skip
     path = target(source)
     nbformat.write(notebook(source), path)
     _ruff(path)

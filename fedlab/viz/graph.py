@@ -113,8 +113,7 @@ def draw(*pointers: Any) -> Any:
     # Room below the boxes only for arrows that skip a column and dip under them.
     column = {w: k for k, w in enumerate(boxes)}
     dips = any(
-        abs(column.get(a.split(":")[0], 0) - column.get(b.split(":")[0], 0)) > 1
-        for a, b in arrows
+        abs(column.get(a.split(":")[0], 0) - column.get(b.split(":")[0], 0)) > 1 for a, b in arrows
     )
     bottom = low - (0.9 if dips else 0.3)
     fig = new_figure(

@@ -54,7 +54,10 @@ def data_or_model() -> FedlabFigure:
     owner_box = {"boxstyle": "round", "fc": "#f5ecd9", "ec": "#aa7a22"}
     ways = [
         ("Centralised: the data travels", [("raw data", "#aa3333", "up")]),
-        ("Federated: the model travels", [("model", "#337733", "down"), ("update", "#aa3333", "up")]),
+        (
+            "Federated: the model travels",
+            [("model", "#337733", "down"), ("update", "#aa3333", "up")],
+        ),
     ]
     fig = new_figure(9, 3.4, "figure: centralised training moves the data, federated the model")
     for k, (title, flows) in enumerate(ways):
@@ -70,7 +73,7 @@ def data_or_model() -> FedlabFigure:
                 start, end = (low, high) if direction == "up" else (high, low)
                 ax.annotate("", xy=end, xytext=start,
                             arrowprops={"arrowstyle": "-|>", "color": colour})  # fmt: skip
-        for i, (label, colour, _) in enumerate(flows):
+        for label, colour, _ in flows:
             ax.plot([], [], color=colour, label=label)
         ax.legend(loc="upper left", frameon=False, fontsize=9)
     fig.tight_layout()

@@ -67,7 +67,11 @@ class Feedback:
 
     def __repr__(self) -> str:
         lines = [f"{'✓' if ok else '✗'} {text}" for ok, text in self.steps]
-        end = "Well done: every step is right." if self.passed else "Not yet: fix the ✗ and run again."
+        end = (
+            "Well done: every step is right."
+            if self.passed
+            else "Not yet: fix the ✗ and run again."
+        )
         return "\n".join([*lines, end])
 
     def _repr_html_(self) -> str:
@@ -89,12 +93,15 @@ class Feedback:
 
 
 def check(name: str, namespace: dict[str, Any] | None = None) -> Feedback:
-    """Check the lesson task ``name`` against the notebook's variables (the caller's globals)."""
+    """Check the lesson task ``name`` against the notebook's variables (the caller's)."""
     from fedlab.viz import tasks  # noqa: F401  (registers the lessons' tasks)
 
     if name not in TASKS:
         raise KeyError(f"there is no practice task {name!r}; the tasks are: {', '.join(TASKS)}")
-    ns = Namespace(namespace if namespace is not None else sys._getframe(1).f_globals)
+    if namespace is None:  # a notebook's cell: its globals; a function: its locals too
+        caller = sys._getframe(1)
+        namespace = {**caller.f_globals, **caller.f_locals}
+    ns = Namespace(namespace)
     feedback = Feedback(name)
     try:
         for ok, text in TASKS[name](ns):

@@ -14,6 +14,7 @@ import torch
 from fedlab import worker
 from fedlab.hook import is_pointer
 from fedlab.viz.practice import Namespace, Step, holds, local_tensor, location, peek, same, task
+from fedlab.viz.trace import carries_tensor
 
 
 def _pointer_to(ns: Namespace, name: str, where: str) -> Iterator[Step]:
@@ -28,7 +29,10 @@ def _pointer_to(ns: Namespace, name: str, where: str) -> Iterator[Step]:
 def _came_home(ns: Namespace, name: str) -> Iterator[Step]:
     x = ns[name]
     if is_pointer(x):
-        yield False, f"`{name}` is still a pointer: bring the tensor back with {name} = {name}.get()"
+        yield (
+            False,
+            f"`{name}` is still a pointer: bring the tensor back with {name} = {name}.get()",
+        )
     elif not isinstance(x, torch.Tensor):
         yield False, f"`{name}` should be a tensor, but it is a {type(x).__name__}"
     else:
@@ -38,10 +42,9 @@ def _came_home(ns: Namespace, name: str) -> Iterator[Step]:
 def _messages_to_me_carrying(trace, values: list[torch.Tensor]) -> list[str]:
     found = []
     for e in trace:
-        value = getattr(e.payload, "value", None)
-        if e.receiver == "me" and isinstance(value, torch.Tensor) and not is_pointer(value):
-            if any(same(value, v) for v in values):
-                found.append(f"{e.sender} -> me ({e.summary})")
+        value = e.payload.value if e.receiver == "me" and carries_tensor(e) else None
+        if value is not None and any(same(value, v) for v in values):
+            found.append(f"{e.sender} -> me ({e.summary})")
     return found
 
 
@@ -53,12 +56,15 @@ def send_and_read(ns: Namespace) -> Iterator[Step]:
     yield ok, "bob holds tensor([10, 20, 30])" if ok else "bob's tensor should be [10, 20, 30]"
     where = ns["where"]
     where_id = getattr(where, "id", where)
-    yield where_id == "bob", f"`where` is {where_id}" + (
-        "" if where_id == "bob" else ": read it from the pointer, mine.location"
+    yield (
+        where_id == "bob",
+        f"`where` is {where_id}"
+        + ("" if where_id == "bob" else ": read it from the pointer, mine.location"),
     )
     key, want = ns["key"], ns["mine"].id_at_location
-    yield key == want, f"`key` is {key}" + (
-        "" if key == want else ": read it from mine.id_at_location"
+    yield (
+        key == want,
+        f"`key` is {key}" + ("" if key == want else ": read it from mine.id_at_location"),
     )
 
 
@@ -67,22 +73,31 @@ def two_workers(ns: Namespace) -> Iterator[Step]:
     """Lesson 4 (the course's first project): one tensor on bob and alice, summed back."""
     pair = ns["pair"]
     multi = type(getattr(pair, "child", None)).__name__ == "MultiPointerTensor"
-    yield multi, (
-        "`pair` is a multi-pointer"
-        if multi
-        else "`pair` should be a multi-pointer: send to both at once, .send(bob, alice)"
+    yield (
+        multi,
+        (
+            "`pair` is a multi-pointer"
+            if multi
+            else "`pair` should be a multi-pointer: send to both at once, .send(bob, alice)"
+        ),
     )
     names = sorted(w.id for w in pair.location)
     yield names == ["alice", "bob"], f"`pair` points to {' and '.join(names)}"
     yield from _came_home(ns, "total")
     ok = same(ns["total"], torch.tensor([2.0, 4.0, 6.0]))
-    yield ok, (
-        "`total` is the sum of the two copies, tensor([2., 4., 6.])"
-        if ok
-        else "`total` should be the two copies added: pair.get(sum_results=True)"
+    yield (
+        ok,
+        (
+            "`total` is the sum of the two copies, tensor([2., 4., 6.])"
+            if ok
+            else "`total` should be the two copies added: pair.get(sum_results=True)"
+        ),
     )
     left = [w for w in ("bob", "alice") if holds(w, torch.tensor([1.0, 2.0, 3.0]))]
-    yield not left, "nothing is left behind" if not left else f"{' and '.join(left)} still hold a copy"
+    yield (
+        not left,
+        "nothing is left behind" if not left else f"{' and '.join(left)} still hold a copy",
+    )
 
 
 @task("remote-gradient")
@@ -93,13 +108,20 @@ def remote_gradient(ns: Namespace) -> Iterator[Step]:
     yield same(a, torch.tensor([2.0, 3.0])), "`a` holds [2., 3.]"
     grad = a.grad
     if grad is None:
-        yield False, "`a.grad` is None: compute (a * a).sum() on bob and call .backward() before get"
+        yield (
+            False,
+            "`a.grad` is None: compute (a * a).sum() on bob and call .backward() before get",
+        )
         return
     ok = same(grad, torch.tensor([4.0, 6.0]))
-    yield ok, (
-        "`a.grad` is tensor([4., 6.]), 2 * a, computed on bob"
-        if ok
-        else f"`a.grad` is {grad}; the gradient of (a * a).sum() is 2 * a: was backward called twice?"
+    yield (
+        ok,
+        (
+            "`a.grad` is tensor([4., 6.]), 2 * a, computed on bob"
+            if ok
+            else f"`a.grad` is {grad}, but the gradient of (a * a).sum() is 2 * a: "
+            "was backward called twice?"
+        ),
     )
 
 
@@ -114,13 +136,20 @@ def linear_on_bob(ns: Namespace) -> Iterator[Step]:
         return
     loss = ((data @ w.detach() - target) ** 2).sum().item()
     good = loss < 0.05
-    yield good, (
-        f"the weights fit the data: loss {loss:.4f}"
-        if good
-        else f"the loss with these weights is {loss:.3f}: train more steps, and zero the gradient"
+    yield (
+        good,
+        (
+            f"the weights fit the data: loss {loss:.4f}"
+            if good
+            else f"the loss with these weights is {loss:.3f}: "
+            "train more steps, and zero the gradient after each"
+        ),
     )
     kept = holds("bob", data)
-    yield kept, "the data never left bob" if kept else "bob no longer holds the data: did you get it?"
+    yield (
+        kept,
+        "the data never left bob" if kept else "bob no longer holds the data: did you get it?",
+    )
 
 
 @task("free-one")
@@ -131,10 +160,13 @@ def free_one(ns: Namespace) -> Iterator[Step]:
     gone = not holds("bob", first)
     yield gone, "bob freed tensor([0, 0, 0])" if gone else "bob still holds tensor([0, 0, 0])"
     rest = [i for i in (1, 2) if holds("bob", torch.tensor([i, i, i]))]
-    yield len(rest) == 2, (
-        "bob still holds the other two"
-        if len(rest) == 2
-        else "bob lost the other tensors too: free only the first one"
+    yield (
+        len(rest) == 2,
+        (
+            "bob still holds the other two"
+            if len(rest) == 2
+            else "bob lost the other tensors too: free only the first one"
+        ),
     )
 
 
@@ -143,18 +175,25 @@ def federated_loop(ns: Namespace) -> Iterator[Step]:
     """Lesson 8 (the course's project): the model visits bob and alice in turn."""
     model = ns["my_model"]
     remote = [p for p in model.parameters() if is_pointer(p)]
-    yield not remote, (
-        "`my_model` is back here on me"
-        if not remote
-        else f"`my_model` is still on {location(remote[0])}: bring it back with my_model.get()"
+    yield (
+        not remote,
+        (
+            "`my_model` is back here on me"
+            if not remote
+            else f"`my_model` is still on {location(remote[0])}: bring it back with my_model.get()"
+        ),
     )
     data, target = ns["data"], ns["target"]
     with torch.no_grad():
         loss = ((model(data) - target) ** 2).sum().item()
-    yield loss < 0.01, (
-        f"it fits all four examples: loss {loss:.5f}"
-        if loss < 0.01
-        else f"the loss on all four examples is {loss:.3f}: train on both workers, 20 times each"
+    yield (
+        loss < 0.01,
+        (
+            f"it fits all four examples: loss {loss:.5f}"
+            if loss < 0.01
+            else f"the loss on all four examples is {loss:.3f}: "
+            "train on both workers, 20 times each"
+        ),
     )
     kept = holds("bob", data[0:2]) and holds("alice", data[2:4])
     yield kept, "the data stayed with bob and alice" if kept else "the data left bob or alice"
@@ -167,10 +206,13 @@ def chain_to_alice(ns: Namespace) -> Iterator[Step]:
     c = ns["c"]
     middle = worker.get_worker("bob")._objects.get(c.id_at_location)
     at = location(middle) if is_pointer(middle) else "bob"
-    yield at == "alice", (
-        "bob holds a pointer to alice"
-        if at == "alice"
-        else "bob holds the data itself: send it to alice first, then send that pointer to bob"
+    yield (
+        at == "alice",
+        (
+            "bob holds a pointer to alice"
+            if at == "alice"
+            else "bob holds the data itself: send it to alice first, then send that pointer to bob"
+        ),
     )
     ok = same(peek(c), torch.tensor([7, 8, 9]))
     yield ok, "alice holds tensor([7, 8, 9])" if ok else "the end of the chain should be [7, 8, 9]"
@@ -188,10 +230,13 @@ def journey(ns: Namespace) -> Iterator[Step]:
     via = any(e.sender == "bob" and e.receiver == "alice" for e in trip)
     yield via, "it went from bob to alice" if via else "it should go to alice first: v.move(alice)"
     leaks = _messages_to_me_carrying(trip, [values])
-    yield not leaks, (
-        "the values never came to me"
-        if not leaks
-        else f"the values passed through me: {leaks[0]}; use move, not get and send"
+    yield (
+        not leaks,
+        (
+            "the values never came to me"
+            if not leaks
+            else f"the values passed through me: {leaks[0]}; use move, not get and send"
+        ),
     )
 
 
@@ -201,8 +246,10 @@ def average_on_secure_worker(ns: Namespace) -> Iterator[Step]:
     models = {"bob": ns["bobs_model"], "alice": ns["alices_model"]}
     for name, m in models.items():
         at = location(m.weight)
-        yield at == "secure_worker", f"{name}'s model is on {at}" + (
-            "" if at == "secure_worker" else ": move it with .move(secure_worker)"
+        yield (
+            at == "secure_worker",
+            f"{name}'s model is on {at}"
+            + ("" if at == "secure_worker" else ": move it with .move(secure_worker)"),
         )
     model = ns["model"]
     if any(is_pointer(p) for p in model.parameters()):
@@ -216,10 +263,13 @@ def average_on_secure_worker(ns: Namespace) -> Iterator[Step]:
         yield ok, f"model.{pname} is the average" if ok else f"model.{pname} is not the average yet"
     shown = [peek(getattr(m, p)) for m in models.values() for p in ("weight", "bias")]
     leaks = _messages_to_me_carrying(ns["averaging"], [t.detach() for t in shown])
-    yield not leaks, (
-        "only the average reached me"
-        if not leaks
-        else f"an individual model reached me: {leaks[0]}; average on secure_worker first"
+    yield (
+        not leaks,
+        (
+            "only the average reached me"
+            if not leaks
+            else f"an individual model reached me: {leaks[0]}; average on secure_worker first"
+        ),
     )
 
 
@@ -245,10 +295,13 @@ def weighted_mean(ns: Namespace) -> Iterator[Step]:
             for g, w in zip(got, want)
         )
         pretty = ", ".join(f"({[p.tolist() for p in ps]}, {n})" for ps, n in results)
-        yield ok, (
-            f"weighted_mean([{pretty}]) is right"
-            if ok
-            else f"for [{pretty}] it returned {got}, expected {want}"
+        yield (
+            ok,
+            (
+                f"weighted_mean([{pretty}]) is right"
+                if ok
+                else f"for [{pretty}] it returned {got}, expected {want}"
+            ),
         )
         if not ok:
             return
@@ -273,8 +326,11 @@ def plan_one_message(ns: Namespace) -> Iterator[Step]:
     yield ok, "`result` is tensor([3., 5., 7.])" if ok else "`result` should be u * 2 + 1, fetched"
     kinds = [e.kind for e in ns["plan_trace"] if e.kind not in ("reply", "error")]
     one = kinds.count("plan") == 1 and local_tensor(ns["result"])
-    yield one, (
-        f"one plan message ran it ({', '.join(kinds)})"
-        if one
-        else f"the trace has {kinds}: call the plan once, inside the with block"
+    yield (
+        one,
+        (
+            f"one plan message ran it ({', '.join(kinds)})"
+            if one
+            else f"the trace has {kinds}: call the plan once, inside the with block"
+        ),
     )

@@ -110,6 +110,7 @@ weights_ptr.grad.copy().get()
 # Here are those lines in a function. It works on pointers and on ordinary tensors alike;
 # the only line that cares where the data lives is the one that reads the loss.
 
+
 # %%
 def train(data, target, weights, steps=20, lr=0.1, zero_grad=True):
     """Fit ``weights`` by gradient descent on the squared error; return the losses."""

@@ -89,6 +89,7 @@ for title, split in [("IID", iid_split), ("non-IID", non_iid_split)]:
 # training images at once, and measure its accuracy on the test images after every 5
 # steps. We call 5 steps a *round*, to compare with FedAvg below.
 
+
 # %%
 def accuracy(model):
     """The fraction of test images whose digit the model predicts correctly."""
@@ -144,6 +145,7 @@ aggregate([([torch.tensor(1.0)], 30), ([torch.tensor(2.0)], 10)])
 # number_of_examples)` pairs, where `parameters` is a list of tensors (one per model
 # parameter), and returns the list of weighted averages, one tensor per parameter.
 
+
 # %%
 def weighted_mean(results):
     """The average of each parameter over the models, weighted by their numbers of examples."""
@@ -173,6 +175,7 @@ practice.check("weighted-mean")
 #
 # Now the whole algorithm. The images go to the
 # workers once, at the start; afterwards only models travel.
+
 
 # %%
 def train_locally(model, images, labels):

@@ -85,6 +85,7 @@ print(model.weight.data, model.bias.data)
 # in-process workers. The live views and `sy.trace` see remote workers too: their
 # events travel back with each reply.
 
+
 # %%
 def one_round(datasets):
     """Record the messages of one federated round (both workers visited once)."""
@@ -113,6 +114,7 @@ print("same messages in process:", [e.kind for e in local] == [e.kind for e in r
 # The messages are the same, byte for byte. Only their journey differs. A reply carries
 # `elapsed`, the time from the request leaving here to the reply arriving; here are the
 # medians (your numbers will differ, so this cell's output is not checked):
+
 
 # %% tags=["nbval-ignore-output"]
 def median_ms(events):

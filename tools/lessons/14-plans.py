@@ -49,6 +49,7 @@ x_ptr, y_ptr = x.send(bob), y.send(bob)
 # One training step of a linear model in ordinary torch. As in lesson 6, the weights are
 # plain tensors, and the function works on local tensors and on pointers alike.
 
+
 # %%
 def train_step(w, b, x, y):
     """One step of gradient descent on the mean squared error; returns the loss."""
@@ -134,6 +135,7 @@ print(train_plan.code)
 # that Python ran once, while tracing, and only its effect on the tensors remains. A
 # `for` loop is unrolled the same way. Five steps in one plan:
 
+
 # %%
 def train_steps(w, b, x, y):
     """Five steps of ``train_step``; returns the last loss."""
@@ -177,6 +179,7 @@ print("weights equal:", torch.equal(w_ptr.get(), w), torch.equal(b_ptr.get(), b)
 # Make a plan, `my_plan`, of `scale_and_shift` below, build it for bob's tensor `u`,
 # then run it on `u` inside the `with` block and bring the result back into `result`.
 # The check reads the trace: bob should get exactly one plan message.
+
 
 # %%
 def scale_and_shift(t):
@@ -283,6 +286,7 @@ print(bob, alice, carol, sep="\n")
 # **A plan cannot depend on values.** It is traced once, on example tensors, and must do
 # the same for any values. So it cannot read them: no `.item()`, no printing, no `if` on
 # a tensor's value. `build` refuses such a function and names the call:
+
 
 # %% tags=["raises-exception"]
 @sy.func2plan()
