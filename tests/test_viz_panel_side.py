@@ -43,9 +43,13 @@ def test_side_panel_in_a_kernel_adds_a_sidecar_and_nothing_to_the_cell():
     assert "application/vnd.jupyter.widget-view+json" in out.data
     (side,) = _sidecars(nb)
     assert side["title"] == "fedlab: bob, alice"
-    (shown,) = side["outputs"]  # the sidecar shows the very widget the cell shows
-    view = out.data["application/vnd.jupyter.widget-view+json"]["model_id"]
-    assert shown["data"]["application/vnd.jupyter.widget-view+json"]["model_id"] == view
+    (shown,) = side["outputs"]  # a compact view of the same panel, live like the cell's
+    view = shown["data"]["application/vnd.jupyter.widget-view+json"]["model_id"]
+    models = nb.metadata["widgets"][STATE]["state"]
+    assert view != out.data["application/vnd.jupyter.widget-view+json"]["model_id"]
+    page = models[view]["state"]["value"]
+    assert "watching bob, alice" in page and "flex-direction:column" in page
+    assert 'data-ref="bob:1"' in page  # painted when the next cell sent bob a tensor
 
 
 @pytest.mark.slow

@@ -5,7 +5,7 @@ read and written here with jupytext: ``# %%`` starts a code cell, ``# %% [markdo
 markdown cell whose lines are comments, ``# %% tags=["raises-exception"]`` tags a cell
 that teaches an error, and a magic is written commented, ``# %load_ext fedlab``. A source
 has no header and starts with its first cell (the lesson's title). To edit a lesson in
-JupyterLab, right-click its source and *Open With > Notebook* (jupytext's viewer): it
+JupyterLab, right-click its source and *Open With > Jupytext Notebook*: it
 opens as a notebook and saves back to the same ``.py``.
 
 A cell cannot hide its output with a trailing semicolon: nbval runs cells without
@@ -26,12 +26,16 @@ How a lesson is shaped (``tests/test_lessons.py`` checks the parts it can):
 
 - **Opening**: a markdown cell ``# N. Title`` with ``**What you will learn**`` and a list.
 - **Practice** (lessons 3 and later, and at each of the course's project points): a
-  markdown cell headed ``### Your turn`` that states the task; a code cell where the
-  student writes (``...`` placeholders are fine: it must run without error as built, so
-  the built notebook holds the *solution*, written between ``# BEGIN SOLUTION`` /
-  ``# END SOLUTION`` comment lines); a check cell ``sy.practice.check(...)`` (see
-  ``fedlab/viz/practice.py``) that says in plain words what is right or missing; and a
-  folded solution, ``<details><summary>Solution</summary>`` with a code block.
+  markdown cell headed ``### Your turn`` that states the task; the code cell right after
+  it, where the student writes, left unsolved (``...`` placeholders or a comment: it
+  must run without error); a check cell ``practice.check("task-name")`` (``from
+  fedlab.viz import practice``), whose saved output is therefore "Not yet"; and a
+  markdown cell right after the check that folds the solution,
+  ``<details><summary>Solution</summary>`` then a ```` ```python ```` block. A task's
+  steps are a generator registered with ``@task("task-name")`` in
+  ``fedlab/viz/tasks.py``; each yields ``(passed, sentence)``. ``tests/test_lessons.py``
+  runs every lesson with each task cell replaced by its folded solution and requires
+  every check to pass. Tasks use their own names, so later cells never depend on them.
 - **Closing**: a markdown cell with ``## Summary`` (three lines), ``## Check yourself``
   (two or three questions, each answer folded in ``<details><summary>Answer</summary>``),
   the graded exercise that practises the lesson (a link into ``../exercises/``), and

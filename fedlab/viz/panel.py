@@ -52,6 +52,7 @@ class Panel:
         self.closed = False
         self._widget: Any = None
         self._side: Any = None  # the sidecar (JupyterLab's side area) that shows it too
+        self._side_view: Any = None  # its compact view there
         self._painted_at = 0.0
         self._painted: tuple[int, bool] | None = None
         # When the next event may paint (perf_counter seconds); never while nothing is shown.
@@ -81,6 +82,10 @@ class Panel:
         page = render.html(self.model, self.closed)
         if self._widget.value != page:
             self._widget.value = page
+        if self._side_view is not None:
+            side = render.html(self.model, self.closed, compact=True)
+            if self._side_view.value != side:
+                self._side_view.value = side
 
     def end_cell(self) -> None:
         """Paint the final state of a cell, then let the new/deleted marks fade."""
@@ -97,8 +102,11 @@ class Panel:
             if panel is self:
                 del _open[key]
         if self._side is not None:
+            if self._side_view is not None:
+                self.refresh()  # the side view's last state says "closed"
+                self._side_view.close()
             self._side.close()  # a re-run must not pile up side panels
-            self._side = None
+            self._side = self._side_view = None
         if self._widget is not None:
             self.refresh()
             if not keep_view:
@@ -125,10 +133,14 @@ class Panel:
             from sidecar import Sidecar
         except ImportError:
             return False
+        import ipywidgets
+
+        self._view()  # the inline view: the cell's output, painted alongside
         self._side = Sidecar(title=f"fedlab: {', '.join(self.workers)}")
+        self._side_view = ipywidgets.HTML(value=render.html(self.model, compact=True))
         # Set as the sidecar's content, not displayed inside it: no output of its own
         # reaches the cell (a kernel without a frontend would show it there).
-        self._side.append_display_data(self._view())
+        self._side.append_display_data(self._side_view)
         return True
 
     # -- display -------------------------------------------------------------------
