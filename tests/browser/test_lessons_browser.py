@@ -103,13 +103,15 @@ def _student_runs(page, base: str, lesson: Path) -> None:
     url = f"{base}/lab/workspaces/lesson-{lesson.stem[:2]}/tree/lessons/{lesson.name}?reset"
     page.goto(url, timeout=120_000)
     page.locator(f"{LIVE} .jp-Cell").first.wait_for(timeout=120_000)
+    idle = f'{LIVE} [data-status="idle"]'
+    # Either the kernel is ready, or JupyterLab asks which kernel to use: take Python 3.
+    page.locator(f"{idle}, .jp-Dialog .jp-mod-accept").first.wait_for(
+        state="attached", timeout=120_000
+    )
     dialog = page.locator(".jp-Dialog .jp-mod-accept")
-    try:
-        dialog.wait_for(timeout=5_000)  # JupyterLab may ask for a kernel: take Python 3
-        dialog.click()
-    except Exception:
-        pass
-    page.locator(f'{LIVE} [data-status="idle"]').first.wait_for(state="attached", timeout=120_000)
+    if dialog.count():
+        dialog.first.click()
+    page.locator(idle).first.wait_for(state="attached", timeout=120_000)
     page.wait_for_timeout(1_500)  # what JupyterLab updates on connecting, it has updated now
     tab = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current")
     assert "jp-mod-dirty" not in (tab.get_attribute("class") or ""), "opened as modified"
