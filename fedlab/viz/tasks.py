@@ -175,14 +175,9 @@ def federated_loop(ns: Namespace) -> Iterator[Step]:
     """Lesson 8 (the course's project): the model visits bob and alice in turn."""
     model = ns["my_model"]
     remote = [p for p in model.parameters() if is_pointer(p)]
-    yield (
-        not remote,
-        (
-            "`my_model` is back here on me"
-            if not remote
-            else f"`my_model` is still on {location(remote[0])}: bring it back with my_model.get()"
-        ),
-    )
+    if remote:  # said only when it is not here: a model never sent is here too
+        yield False, f"`my_model` is still on {location(remote[0])}: bring it back, my_model.get()"
+        return
     data, target = ns["data"], ns["target"]
     with torch.no_grad():
         loss = ((model(data) - target) ** 2).sum().item()
