@@ -8,7 +8,6 @@ from torch import nn
 
 import fedlab as sy
 from fedlab.viz import practice
-from tests.conftest import hook
 
 
 def test_unknown_task_names_the_tasks():
@@ -52,7 +51,7 @@ def test_free_one_fails_when_everything_is_cleared(bob):
 
 
 def test_journey_sees_values_that_passed_through_me(bob, alice):
-    carol = sy.VirtualWorker(hook, id="carol")
+    carol = sy.VirtualWorker(sy.local_worker.hook, id="carol")
     v = torch.tensor([4, 5, 6]).send(bob)
     with sy.trace() as trip:
         v.move(alice)
@@ -68,7 +67,7 @@ def test_journey_sees_values_that_passed_through_me(bob, alice):
 
 
 def test_average_on_secure_worker_catches_an_individual_model_reaching_me(bob, alice):
-    secure = sy.VirtualWorker(hook, id="secure_worker")
+    secure = sy.VirtualWorker(sy.local_worker.hook, id="secure_worker")
     torch.manual_seed(0)
     model = nn.Linear(2, 1)
     bobs, alices = nn.Linear(2, 1).send(bob), nn.Linear(2, 1).send(alice)
