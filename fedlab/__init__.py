@@ -85,3 +85,11 @@ def load_ipython_extension(ipython: Any) -> None:
     from fedlab.viz.magics import load_ipython_extension as load
 
     load(ipython)
+
+
+# In a running IPython (a notebook), fedlab's errors show the student's lines and the
+# message, not fedlab's internals; IPython is never imported for it (fedlab.viz.errors).
+if getattr(__import__("sys").modules.get("IPython"), "get_ipython", lambda: None)() is not None:
+    from fedlab.viz.errors import register as _register_errors
+
+    _register_errors()

@@ -48,11 +48,11 @@ def _len(w: Any) -> int:
 def _reveal(name: str) -> Any:
     def refuse(w: Any, *args: Any, **kwargs: Any) -> Any:
         __tracebackhide__ = True
-        how = "x.get()" if name.startswith("Tensor.__") else f"x.get().{allowlist.short(name)}()"
+        op = allowlist.short(name)
+        then = "" if name.startswith("Tensor.__") else f", then call .{op}() on what it gives"
         raise RemoteValueError(
-            f"{allowlist.short(name)} needs the values, and they live on "
-            f"{_rec(w).location_id}, not here. Bring the tensor back first: {how}, where x "
-            "is your pointer."
+            f"{op} needs the values, and they live on {_rec(w).location_id}, not here. "
+            f"Bring the tensor back first with .get(){then}."
         )
 
     return refuse

@@ -55,3 +55,13 @@ def test_a_model_and_bad_arguments(bob):
     with pytest.raises(TypeError, match="draw"):
         sy.draw(torch.tensor([1]))
     del model
+
+
+def test_no_empty_band_below_a_chain_whose_arrows_skip_no_column(bob, alice):
+    x = torch.tensor([1, 2, 3]).send(bob).send(alice)
+    near = sy.draw(x)  # me -> alice -> bob: neighbours only
+    bottom, _ = near.axes[0].get_ylim()
+    lowest = min(p.get_y() for p in near.axes[0].patches if hasattr(p, "get_y"))
+    assert lowest - bottom <= 0.35  # the boxes reach (almost) the bottom of the figure
+    far = sy.draw(x, torch.tensor([4]).send(bob))  # me -> bob skips alice's column: room
+    assert far.axes[0].get_ylim()[0] < bottom

@@ -75,3 +75,26 @@ def test_empty_trace():
         pass
     assert repr(t) == "trace: 0 messages, 0 B"
     assert repr(t.draw()) == "<sequence diagram: 0 messages between nobody>"
+
+
+def test_tensors_keeps_only_the_messages_that_carried_values(bob, alice):
+    from torch import nn
+
+    x = torch.tensor([1.0, 2.0, 3.0]).send(bob)
+    with sy.trace() as t:
+        x.move(alice)
+        y = (x * 2).get()
+    carried = [(e.sender, e.receiver, e.kind, e.summary) for e in t.tensors()]
+    assert carried == [
+        ("bob", "alice", "send", "float32[3]"),  # the move: straight from bob to alice
+        ("alice", "me", "reply", "float32[3]"),  # the get of x * 2
+    ]
+    assert torch.equal(y, torch.tensor([2.0, 4.0, 6.0]))
+    assert len(t.where(lambda e: e.kind == "op")) == 1 and len(t.tensors()) < len(t)
+
+    model = nn.Linear(2, 1)
+    with sy.trace() as t:
+        model.send(bob)
+        model.get()
+    assert [e.summary for e in t.tensors()] == ["float32[1, 2]", "float32[1]"] * 2
+    assert t.tensors().draw().description.startswith("sequence diagram: 4 messages")

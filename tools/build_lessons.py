@@ -1,34 +1,60 @@
-"""Build the lesson notebooks from their Python sources, then run them to store the outputs.
+"""Build the lesson notebooks from their percent-format sources, then run them to store outputs.
 
-Each lesson is written as ``tools/lessons/NN-slug.py`` in the "percent" format that
-editors and jupytext understand: ``# %%`` starts a code cell, ``# %% [markdown]`` a
-markdown cell whose lines are comments, and ``# %% tags=["raises-exception"]`` tags a
-cell that teaches an error; a magic is written commented, ``# %load_ext fedlab``.
-Lines before the first marker (a docstring) are for the source file only. A cell cannot
-hide its output with a trailing semicolon: nbval runs cells without history, where
-IPython ignores it. Nor should a
-lesson display a pointer whose object it later expects to be freed: Jupyter keeps every
-displayed value in ``Out``, nbval only the last few in ``_``, ``__``, ``___``.
+Each lesson is written as ``tools/lessons/NN-slug.py`` in jupytext's "percent" format,
+read and written here with jupytext: ``# %%`` starts a code cell, ``# %% [markdown]`` a
+markdown cell whose lines are comments, ``# %% tags=["raises-exception"]`` tags a cell
+that teaches an error, and a magic is written commented, ``# %load_ext fedlab``. A source
+has no header and starts with its first cell (the lesson's title). To edit a lesson in
+JupyterLab, right-click its source and *Open With > Jupytext Notebook*: it
+opens as a notebook and saves back to the same ``.py``.
+
+A cell cannot hide its output with a trailing semicolon: nbval runs cells without
+history, where IPython ignores it. Nor should a lesson display a pointer whose object
+it later expects to be freed: Jupyter keeps every displayed value in ``Out``, nbval
+only the last few in ``_``, ``__``, ``___``.
 
     .venv/bin/python tools/build_lessons.py            # build and execute every lesson
     .venv/bin/python tools/build_lessons.py 03 07      # only these lessons
     .venv/bin/python tools/build_lessons.py --check    # do the notebooks match the sources?
 
-Notebooks are written with deterministic cell ids and no timing metadata, so that a
-rebuild of an unchanged lesson gives the same file (except the figures' PNG bytes,
-which nbval does not compare).
+Notebooks are written with fixed cell ids (``cell-00``, ...), the kernel's full
+``language_info`` (JupyterLab then opens them unmodified) and no timing metadata, so
+that a rebuild of an unchanged lesson gives the same file (except the figures' PNG
+bytes, which nbval does not compare). They are formatted and linted with ruff.
+
+How a lesson is shaped (``tests/test_lessons.py`` checks the parts it can):
+
+- **Opening**: a markdown cell ``# N. Title`` with ``**What you will learn**`` and a list.
+- **Practice** (lessons 3 and later, and at each of the course's project points): a
+  markdown cell headed ``### Your turn`` that states the task; the code cell right after
+  it, where the student writes, left unsolved (``...`` placeholders or a comment: it
+  must run without error); a check cell ``practice.check("task-name")`` (``from
+  fedlab.viz import practice``), whose saved output is therefore "Not yet"; and a
+  markdown cell right after the check that folds the solution,
+  ``<details><summary>Solution</summary>`` then a ```` ```python ```` block. A task's
+  steps are a generator registered with ``@task("task-name")`` in
+  ``fedlab/viz/tasks.py``; each yields ``(passed, sentence)``. ``tests/test_lessons.py``
+  runs every lesson with each task cell replaced by its folded solution and requires
+  every check to pass. Tasks use their own names, so later cells never depend on them.
+- **Closing**: a markdown cell with ``## Summary`` (three lines), ``## Check yourself``
+  (two or three questions, each answer folded in ``<details><summary>Answer</summary>``),
+  the graded exercise that practises the lesson (a link into ``../exercises/``), and
+  ``## What to try next``.
+- **Live view**: a lesson about movement opens the panel with ``sy.watch(..., side=True)``
+  (JupyterLab's side area, pinned while the notebook scrolls) or shows a trace.
+- **Errors**: a cell that teaches an error is tagged ``raises-exception``; fedlab's
+  errors show the student's line and fedlab's message, never fedlab's own frames.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import jupytext
 import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,50 +62,59 @@ SOURCES = ROOT / "tools" / "lessons"
 LESSONS = ROOT / "lessons"
 RUFF = Path(sys.executable).with_name("ruff")
 
-_MARKER = re.compile(r"^# %%(?P<md> \[markdown\])?(?:\s+tags=(?P<tags>\[.*\]))?\s*$")
-
-_MAGIC = re.compile(r"^# %(?!%)\w")
-
+FORMAT = "py:percent"
+# Sources carry no header (no jupytext version to churn) and only cells' tags.
+TEXT_METADATA = {"notebook_metadata_filter": "-all", "cell_metadata_filter": "tags,-all"}
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
 
 def parse(text: str) -> list[nbformat.NotebookNode]:
-    """The cells of a percent-format source, in order."""
-    cells: list[tuple[bool, list[str], list[str]]] = []
-    for line in text.splitlines():
-        match = _MARKER.match(line)
-        if match:
-            tags = json.loads(match["tags"]) if match["tags"] else []
-            cells.append((bool(match["md"]), tags, []))
-        elif cells:
-            cells[-1][2].append(line)
-    out = []
-    for i, (is_md, tags, lines) in enumerate(cells):
-        if is_md:
-            lines = [_uncomment(line) for line in lines]
-        else:
-            # IPython magics are commented in the source (``# %load_ext fedlab``), as in jupytext.
-            lines = [line[2:] if _MAGIC.match(line) else line for line in lines]
-        if not is_md and lines and lines[-1].split("#")[0].rstrip().endswith(";"):
+    """The cells of a percent-format source, in order, with fixed ids and only their tags."""
+    cells = jupytext.reads(text, fmt=FORMAT).cells
+    for i, cell in enumerate(cells):
+        if cell.cell_type == "code" and cell.source.split("\n")[-1].split("#")[0].rstrip().endswith(
+            ";"
+        ):
             # nbval runs cells without history, and then IPython ignores the semicolon.
             raise ValueError(
                 f"cell {i} ends with ';', which nbval does not honour: assign or print instead"
             )
-        source = "\n".join(lines).strip("\n")
-        cell = nbformat.v4.new_markdown_cell(source) if is_md else nbformat.v4.new_code_cell(source)
         cell.id = f"cell-{i:02d}"
-        if tags:
-            cell.metadata["tags"] = tags
-        out.append(cell)
+        tags = cell.metadata.get("tags", [])
+        cell.metadata = nbformat.NotebookNode({"tags": tags} if tags else {})
+    return cells
+
+
+def to_source(nb: nbformat.NotebookNode) -> str:
+    """A notebook's cells as a percent-format source (the inverse of ``parse``)."""
+    bare = nbformat.v4.new_notebook(cells=[_bare(c) for c in nb.cells])
+    bare.metadata["jupytext"] = dict(TEXT_METADATA)
+    return jupytext.writes(bare, fmt=FORMAT)
+
+
+def canonical(text: str) -> str:
+    """``text`` as jupytext writes it back after reading it (blank lines between cells...)."""
+    nb = jupytext.reads(text, fmt=FORMAT)
+    nb.metadata["jupytext"] = dict(TEXT_METADATA)
+    return jupytext.writes(nb, fmt=FORMAT)
+
+
+def _bare(cell: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    tags = cell.metadata.get("tags", [])
+    if cell.cell_type == "markdown":
+        out = nbformat.v4.new_markdown_cell(cell.source)
+    else:
+        out = nbformat.v4.new_code_cell(cell.source)
+    if tags:
+        out.metadata["tags"] = list(tags)
     return out
 
 
-def _uncomment(line: str) -> str:
-    if line in ("", "#"):
-        return ""
-    if not line.startswith("# "):
-        raise ValueError(f"a markdown line must start with '# ': {line!r}")
-    return line[2:]
+def language_info() -> dict:
+    """What ipykernel reports for this Python, as JupyterLab will write it on opening."""
+    from ipykernel.ipkernel import IPythonKernel
+
+    return dict(IPythonKernel.language_info)
 
 
 def notebook(source: Path) -> nbformat.NotebookNode:
@@ -87,7 +122,7 @@ def notebook(source: Path) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
     nb.cells = parse(source.read_text())
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
-    nb.metadata["language_info"] = {"name": "python"}
+    nb.metadata["language_info"] = language_info()
     return nb
 
 
@@ -104,9 +139,22 @@ def execute(nb: nbformat.NotebookNode, timeout: int = 300) -> float:
         resources={"metadata": {"path": str(LESSONS)}},
     )
     client.execute()
-    # Keep the metadata that nbval and Binder need, drop what changes between machines.
-    nb.metadata["language_info"] = {"name": "python"}
+    # The kernel's own language_info, complete, so that JupyterLab finds nothing to update.
+    nb.metadata["language_info"] = {**language_info(), **nb.metadata.get("language_info", {})}
+    _drop_side_panels(nb)
     return time.perf_counter() - start
+
+
+def _drop_side_panels(nb: nbformat.NotebookNode) -> None:
+    """Keep no side panel in the saved widget state.
+
+    JupyterLab restores saved widgets when it opens a notebook, and a restored sidecar
+    would open a stale side panel before the student runs anything.
+    """
+    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+    models = state.get("state", {})
+    for key in [k for k, m in models.items() if "sidecar" in m.get("model_module", "")]:
+        del models[key]
 
 
 def target(source: Path) -> Path:
@@ -132,6 +180,13 @@ def _ruff(path: Path) -> None:
 
 def build(source: Path, run: bool = True) -> float:
     """Write one lesson's notebook (formatted, and executed if ``run``); returns seconds."""
+    # One spelling per lesson, ruff's and jupytext's at once (the repository lints the
+    # sources too): formatted, then checked to read and write back unchanged.
+    subprocess.run([str(RUFF), "format", "--quiet", str(source)], check=True)
+    text = source.read_text()
+    if canonical(text) != text:
+        raise SystemExit(f"{source.name}: jupytext would write it differently; run it through "
+                         "jupytext (jupytext --to py:percent) and rebuild")  # fmt: skip
     path = target(source)
     nbformat.write(notebook(source), path)
     _ruff(path)
@@ -158,6 +213,7 @@ def in_sync(source: Path) -> list[str]:
             w.cell_type == h.cell_type
             and _norm(w.source) == _norm(h.source)
             and w.metadata.get("tags", []) == h.metadata.get("tags", [])
+            and w.id == h.get("id")
         )
         if not same:
             problems.append(f"{path.name}: cell {i} differs from the source")

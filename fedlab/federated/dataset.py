@@ -68,7 +68,7 @@ class BaseDataset(Dataset):
                 f"shapes {tuple(data.shape)} and {tuple(targets.shape)}"
             )
         if transform is not None and _remote(data):
-            raise TypeError(_TRANSFORM_HERE)
+            raise exceptions.OperationNotAllowedError(_TRANSFORM_HERE)
         self.data = data
         self.targets = targets
         self.transform_ = transform
@@ -92,7 +92,7 @@ class BaseDataset(Dataset):
     def transform(self, transform: Callable) -> None:
         """Apply ``transform`` to all the inputs at once, now (local data only)."""
         if _remote(self.data):
-            raise TypeError(_TRANSFORM_HERE)
+            raise exceptions.OperationNotAllowedError(_TRANSFORM_HERE)
         self.data = transform(self.data)
 
     def send(self, worker: Any) -> BaseDataset:

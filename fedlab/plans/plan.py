@@ -93,6 +93,11 @@ class Plan(nn.Module):
 
     # -- building ---------------------------------------------------------------------
     @property
+    def signature(self) -> tuple | None:
+        """Each input's (shape, dtype, requires_grad) as last traced; None before a build."""
+        return None if self._last is None else self._last.signature
+
+    @property
     def is_built(self) -> bool:
         """True once ``build`` (or a first call) has traced the function."""
         return self._last is not None

@@ -108,15 +108,21 @@ def draw(*pointers: Any) -> Any:
 
     boxes, arrows = collect(pointers)
     tallest = max((len(r) for r in boxes.values()), default=0)
+    low = -ROW * (max(tallest, 1) + 0.6)  # the bottom of the tallest box
+    # Room below the boxes only for arrows that skip a column and dip under them.
+    column = {w: k for k, w in enumerate(boxes)}
+    dips = any(
+        abs(column.get(a.split(":")[0], 0) - column.get(b.split(":")[0], 0)) > 1 for a, b in arrows
+    )
+    bottom = low - (0.9 if dips else 0.3)
     fig = new_figure(
         max(3.0, 0.4 + 1.45 * len(boxes) * (BOX_W + GAP) / 2.4),
-        1.3 + 0.34 * max(tallest, 1),
+        0.74 * (0.7 - bottom),
         f"pointer graph: {len(boxes)} workers, {len(arrows)} pointers",
     )
     ax = fig.add_axes((0.01, 0.01, 0.98, 0.98))
     ax.set_axis_off()
     anchor: dict[str, tuple[float, float]] = {}
-    low = -ROW * (max(tallest, 1) + 0.6)  # the bottom of the tallest box
     for k, (w, rows) in enumerate(boxes.items()):
         x, c = k * (BOX_W + GAP), style.colour(w)
         h = ROW * (max(len(rows), 1) + 0.6)
@@ -178,7 +184,7 @@ def draw(*pointers: Any) -> Any:
         ))  # fmt: skip
         drawn += 1
     ax.set_xlim(-0.3, len(boxes) * (BOX_W + GAP) - GAP + 0.3)
-    ax.set_ylim(low - 0.9, 0.7)
+    ax.set_ylim(bottom, 0.7)
     fig.description = (
         f"pointer graph: {len(boxes)} worker{'s' * (len(boxes) != 1)}, "
         f"{drawn} pointer{'s' * (drawn != 1)}"

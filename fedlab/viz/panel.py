@@ -51,6 +51,8 @@ class Panel:
         self.model.load()
         self.closed = False
         self._widget: Any = None
+        self._side: Any = None  # the sidecar (JupyterLab's side area) that shows it too
+        self._side_view: Any = None  # its compact view there
         self._painted_at = 0.0
         self._painted: tuple[int, bool] | None = None
         # When the next event may paint (perf_counter seconds); never while nothing is shown.
@@ -80,6 +82,10 @@ class Panel:
         page = render.html(self.model, self.closed)
         if self._widget.value != page:
             self._widget.value = page
+        if self._side_view is not None:
+            side = render.html(self.model, self.closed, compact=True)
+            if self._side_view.value != side:
+                self._side_view.value = side
 
     def end_cell(self) -> None:
         """Paint the final state of a cell, then let the new/deleted marks fade."""
@@ -95,12 +101,47 @@ class Panel:
         for key, panel in list(_open.items()):
             if panel is self:
                 del _open[key]
+        if self._side is not None:
+            if self._side_view is not None:
+                self.refresh()  # the side view's last state says "closed"
+                self._side_view.close()
+            self._side.close()  # a re-run must not pile up side panels
+            self._side = self._side_view = None
         if self._widget is not None:
             self.refresh()
             if not keep_view:
                 self._widget.close()
             self._widget = None
             self._due[0] = math.inf
+
+    def open_side(self) -> bool:
+        """Show the live view in JupyterLab's side area too (``sidecar``); True if shown.
+
+        The side view stays in sight while the notebook scrolls; the cell's own output
+        keeps the inline panel and its saved table. Needs a running notebook and the
+        ``sidecar`` package; without them this does nothing.
+        """
+        if self._side is not None:
+            return True
+        if "IPython" not in sys.modules:
+            return False
+        from IPython import get_ipython
+
+        if get_ipython() is None:
+            return False
+        try:
+            from sidecar import Sidecar
+        except ImportError:
+            return False
+        import ipywidgets
+
+        self._view()  # the inline view: the cell's output, painted alongside
+        self._side = Sidecar(title=f"fedlab: {', '.join(self.workers)}")
+        self._side_view = ipywidgets.HTML(value=render.html(self.model, compact=True))
+        # Set as the sidecar's content, not displayed inside it: no output of its own
+        # reaches the cell (a kernel without a frontend would show it there).
+        self._side.append_display_data(self._side_view)
+        return True
 
     # -- display -------------------------------------------------------------------
     def __repr__(self) -> str:
@@ -163,11 +204,12 @@ def _ids(workers: tuple[Any, ...]) -> list[str]:
     return ids
 
 
-def watch(*workers: Any) -> Panel:
+def watch(*workers: Any, side: bool = False) -> Panel:
     """A live panel of the given workers' stores (all workers if none given).
 
     Show it by making it the last expression of a cell: ``sy.watch(bob, alice)``.
-    Watching the same workers again replaces the previous panel.
+    ``side=True`` also pins it in JupyterLab's side area, in sight while the notebook
+    scrolls. Watching the same workers again replaces the previous panel.
     """
     ids = _ids(workers)
     if not ids:
@@ -179,6 +221,8 @@ def watch(*workers: Any) -> Panel:
     panel = Panel(ids)
     _open[key] = panel
     _hook_ipython()
+    if side:
+        panel.open_side()
     return panel
 
 

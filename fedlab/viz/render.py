@@ -68,7 +68,7 @@ def text(model: StoreModel, closed: bool = False) -> str:
     return "\n".join(lines)
 
 
-def _row_html(e: Entry) -> str:
+def _row_html(e: Entry, compact: bool = False) -> str:
     _, ref, kind, shape, detail = _cells(e)
     state = "deleted" if e.reason is not None else "new" if e.new else "live"
     bg = {"deleted": style.GONE_BG, "new": style.NEW_BG}.get(state, "transparent")
@@ -94,21 +94,28 @@ def _row_html(e: Entry) -> str:
         else ""
     )
     cell = "padding:2px 6px;white-space:nowrap;vertical-align:top"
-    return (
+    row = (
         f'<tr class="fedlab-row fedlab-{state}" data-ref="{style.esc(e.ref)}" '
         f'style="background:{bg}">'
         f'<td style="{cell};font-family:{style.MONO}">{ref_html}</td>'
-        f'<td style="{cell};color:{style.MUTED}">{style.esc(kind)}</td>'
+    )
+    if compact:  # a narrow side area: no kind, no badge (the colour says it), values wrap
+        wrap = "padding:2px 6px;vertical-align:top;overflow-wrap:anywhere"
+        return (
+            f'{row}<td style="{wrap};font-family:{style.MONO}">{style.esc(shape)} {note}</td></tr>'
+        )
+    return (
+        f'{row}<td style="{cell};color:{style.MUTED}">{style.esc(kind)}</td>'
         f'<td style="{cell};font-family:{style.MONO}">{style.esc(shape)}</td>'
         f'<td style="{cell};font-family:{style.MONO}">{note}</td>'
         f'<td style="{cell}">{tag}</td></tr>'
     )
 
 
-def _column_html(model: StoreModel, w: str) -> str:
+def _column_html(model: StoreModel, w: str, compact: bool = False) -> str:
     c = style.colour(w)
     entries, notes = _listing(model, w, model.entries(w))
-    rows = "".join(_row_html(e) for e in entries)
+    rows = "".join(_row_html(e, compact) for e in entries)
     if not entries:
         rows = (
             f'<tr><td style="padding:2px 6px;color:{style.MUTED};font-style:italic">empty</td></tr>'
@@ -119,7 +126,8 @@ def _column_html(model: StoreModel, w: str) -> str:
     )
     return (
         f'<div class="fedlab-worker" data-worker="{style.esc(w)}" style="border:1px solid '
-        f"#e5e7eb;border-top:4px solid {c};border-radius:6px;padding:6px 4px;min-width:180px;"
+        f"#e5e7eb;border-top:4px solid {c};border-radius:6px;padding:6px 4px;"
+        f"{'min-width:0' if compact else 'min-width:180px'};"
         f'background:#fff;box-shadow:0 1px 2px rgba(0,0,0,.06)">'
         f'<div style="font-weight:700;font-size:14px;color:{c};padding:0 6px 4px">'
         f"{style.esc(w)}</div>"
@@ -129,14 +137,18 @@ def _column_html(model: StoreModel, w: str) -> str:
     )
 
 
-def html(model: StoreModel, closed: bool = False) -> str:
-    """The panel as HTML: one card per worker, side by side, in the worker's colour."""
-    cols = "".join(_column_html(model, w) for w in model.ids)
+def html(model: StoreModel, closed: bool = False, compact: bool = False) -> str:
+    """The panel as HTML: one card per worker, side by side, in the worker's colour.
+
+    ``compact`` stacks the cards and drops the kind column, for a narrow side area.
+    """
+    cols = "".join(_column_html(model, w, compact) for w in model.ids)
     status = " &middot; closed" if closed else ""
+    flow = "flex-direction:column;align-items:stretch" if compact else "align-items:flex-start"
     return (
         f'<div class="fedlab-panel" style="font-family:{style.SANS};color:#111827">'
         f'<div style="font-size:11px;color:{style.MUTED};margin-bottom:4px">fedlab &middot; '
         f"watching {style.esc(', '.join(model.ids))}{status}</div>"
-        f'<div style="display:flex;gap:10px;flex-wrap:wrap;align-items:flex-start">{cols}</div>'
+        f'<div style="display:flex;gap:10px;flex-wrap:wrap;{flow}">{cols}</div>'
         "</div>"
     )

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from fedlab import events
 from fedlab.viz import style
 from fedlab.viz.model import local_id
+from fedlab.wrapper import is_pointer
 
 HEAD, TAIL = 30, 5  # rows printed for a long trace: the first ones and the last ones
 MAX_DRAWN = 40  # arrows in a sequence diagram
@@ -126,11 +129,33 @@ class Trace:
             f'<table style="border-collapse:collapse"><tr>{head}</tr>{"".join(body)}</table></div>'
         )
 
+    def where(self, keep: Any) -> Trace:
+        """A trace of only the messages for which ``keep(message)`` is true, in order."""
+        out = Trace()
+        out.events = [e for e in self.events if keep(e)]
+        return out
+
+    def tensors(self) -> Trace:
+        """Only the messages that carried a tensor's values (a send, or a reply with values).
+
+        What travelled, without the requests and replies that carry only ids or names:
+        ``t.tensors().draw()`` draws a model's journey.
+        """
+        return self.where(carries_tensor)
+
     def draw(self, max_messages: int = MAX_DRAWN) -> Any:
         """A sequence diagram (matplotlib Figure): lifelines per worker, one arrow per message."""
         from fedlab.viz.sequence import sequence_diagram
 
         return sequence_diagram(self.events, self.workers, max_messages)
+
+
+def carries_tensor(message: events.MessageEvent) -> bool:
+    """True when the message carried a tensor's values (not only ids, names or shapes)."""
+    payload = message.payload
+    value = getattr(payload, "obj", getattr(payload, "value", None))
+    # a pointer travelling in a message is a reference, not values
+    return isinstance(value, torch.Tensor) and not is_pointer(value)
 
 
 def trace() -> Trace:

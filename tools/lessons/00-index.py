@@ -1,5 +1,3 @@
-"""Lesson 0: the entry point: what the course is, the map, the tools, the words."""
-
 # %% [markdown]
 # # Federated learning with fedlab
 #
@@ -14,8 +12,9 @@
 #
 # ## A taste
 #
-# Run the next cell (Shift+Enter). A panel appears that shows bob's store; the cell
-# after it sends him a tensor, and the panel follows.
+# Run the next cell (Shift+Enter). A panel appears that shows bob's store, below the cell
+# and in JupyterLab's right-hand side area; the cell after it sends him a tensor, and
+# the panel follows.
 
 # %%
 import torch
@@ -24,7 +23,7 @@ import fedlab as sy
 
 hook = sy.TorchHook(torch)
 bob = sy.VirtualWorker(hook, id="bob")
-sy.watch(bob)
+sy.watch(bob, side=True)
 
 # %%
 x = torch.tensor([1, 2, 3, 4, 5]).send(bob)  # x is now a pointer to bob's tensor
@@ -60,7 +59,10 @@ print(y)
 # Coming later: **secure aggregation**, which averages models without anyone, even the
 # aggregator, seeing an individual one.
 #
-# Graded exercises that practise these lessons are in the `exercises/` folder.
+# Every lesson from 3 on has a **Your turn** task: try it, run the check cell under it
+# (it says what is right and what is missing), and unfold the solution only if you are
+# stuck. Each lesson ends with a summary, questions to check yourself, and a link to the
+# graded exercise that practises it; the exercises are in the `exercises/` folder.
 
 # %% [markdown]
 # ## Seeing what happens
@@ -75,8 +77,9 @@ print(y)
 # | `sy.draw(x)` | the pointer graph: who points to what, along chains |
 # | `sy.explain(x)` or `sy.explain("bob:1")` | who keeps a remote object alive, and how to free it |
 #
-# **Keep the panel in view.** It updates while cells run. In JupyterLab, right-click the
-# panel and choose *Create New View for Output* to pin it beside the notebook.
+# **Keep the panel in view.** It updates while cells run. `sy.watch(bob, alice, side=True)`
+# also opens it in JupyterLab's side area, where it stays in sight while the notebook
+# scrolls; the lessons open it there.
 #
 # **Magics.** After `%load_ext fedlab`, `%fedlab watch bob alice`, `%fedlab why bob:1`,
 # `%fedlab draw x`, `%fedlab forget` and `%%fedlab trace` (on a cell's first line) do

@@ -1,5 +1,3 @@
-"""Lesson 1: what federated learning is, and why the data stays where it is."""
-
 # %% [markdown]
 # # 1. Introducing federated learning
 #
@@ -24,36 +22,9 @@
 # The figure below draws both ways of working.
 
 # %%
-import matplotlib.pyplot as plt
+from fedlab.viz.lesson_figures import data_or_model
 
-owners = {"phone": 1.5, "hospital": 5.0, "car": 8.5}
-server_box = {"boxstyle": "round", "fc": "#dde8f5", "ec": "#3366aa"}
-owner_box = {"boxstyle": "round", "fc": "#f5ecd9", "ec": "#aa7a22"}
-ways = [
-    ("Centralised: the data travels", [("raw data", "#aa3333", "up")]),
-    ("Federated: the model travels", [("model", "#337733", "down"), ("update", "#aa3333", "up")]),
-]
-
-fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
-for ax, (title, flows) in zip(axes, ways):
-    ax.set(title=title, xlim=(0, 10), ylim=(0, 6.2))
-    ax.axis("off")
-    ax.text(5, 5.3, "server", ha="center", va="center", bbox=server_box)
-    for name, x in owners.items():
-        ax.text(x, 0.8, f"{name}\n(its data)", ha="center", va="center", bbox=owner_box)
-        for i, (_, colour, direction) in enumerate(flows):
-            shift = 0.35 * (i - (len(flows) - 1) / 2)  # side by side when two things travel
-            low, high = (x + shift, 1.5), (5 + shift / 2, 4.8)
-            start, end = (low, high) if direction == "up" else (high, low)
-            ax.annotate("", xy=end, xytext=start, arrowprops={"arrowstyle": "-|>", "color": colour})
-    ax.legend(
-        handles=[plt.Line2D([], [], color=colour, label=label) for label, colour, _ in flows],
-        loc="upper left",
-        frameon=False,
-        fontsize=9,
-    )
-fig.tight_layout()
-plt.show()
+data_or_model()
 
 # %% [markdown]
 # ## Where it is used
@@ -79,26 +50,81 @@ plt.show()
 # | bandwidth and storage | the raw data can be far larger than a model update |
 #
 # The last point is easy to put numbers on. Take a keyboard model with 1.4 million
-# parameters, and phones that each hold 20 MB of typed text and other signals:
+# parameters, and a million phones that each hold 20 MB of typed text and other signals.
+# Pooling uploads all the data once. Federated learning uploads one update per phone
+# that takes part, in every *round* (a round: the model goes out, is trained, and the
+# updates come back to be combined), and training takes many rounds:
 
 # %%
 phones = 1_000_000
 data_per_phone = 20e6  # bytes of raw data on one phone
-model_parameters = 1_400_000
-update = model_parameters * 4  # one float32 per parameter
+update = 1_400_000 * 4  # one float32 per parameter: bytes of one update
 
-print(f"pooling the data uploads   {phones * data_per_phone / 1e12:6.1f} TB")
-print(f"one round of updates sends {phones * update / 1e12:6.1f} TB")
-print(f"an update is {data_per_phone / update:.1f} times smaller than one phone's data")
+pooled = phones * data_per_phone
+everyone = phones * update  # a round in which every phone takes part
+print(f"pooling the data, once:            {pooled / 1e12:7.1f} TB")
+print(f"one round with every phone:        {everyone / 1e12:7.1f} TB")
+print(f"  more than pooling after {pooled / everyone:.1f} such rounds")
+
+sampled, rounds = 1_000, 1_000  # phones asked to take part in a round; rounds of training
+print(f"one round with {sampled:,} sampled phones: {sampled * update / 1e12:7.4f} TB")
+print(f"{rounds:,} such rounds:                {rounds * sampled * update / 1e12:7.1f} TB")
 
 # %% [markdown]
-# An update is smaller, but it is not free, and it is not automatically private either:
-# an update can reveal something about the data it was computed from. Later lessons
-# show who gets to see which update, and how to hide the individual ones.
+# So bandwidth alone is no clear win. If every phone joined every round, the updates
+# would outweigh the data after a handful of rounds. Real systems therefore *sample*:
+# each round asks only a few thousand of the phones that are idle, charging and on
+# Wi-Fi: a thousand rounds of a thousand phones send less than pooling would, each phone
+# uploads a few megabytes now and then, and no server ever has to
+# store, secure and keep up to date 20 TB of people's typing (which also grows every
+# day). The decisive reasons are usually the first three rows of the table.
+#
+# An update is smaller, but it is not automatically private either: an update can
+# reveal something about the data it was computed from. Later lessons show who gets to
+# see which update, and how to hide the individual ones.
+
+# %% [markdown]
+# ## Summary
+#
+# - Federated learning brings the model to the data; only updates travel back.
+# - It is used where data is personal, regulated, competitive, or too big to gather.
+# - Updates are not free (they are sent every round) and not automatically private.
+#
+# ## Check yourself
+#
+# **1.** In federated learning, what leaves a phone: its examples, or something else?
+#
+# <details><summary>Answer</summary>
+#
+# Only an update to the model (new weights or gradients), computed on the phone from
+# its examples. The examples themselves stay on the phone.
+#
+# </details>
+#
+# **2.** Why can federated learning send *more* bytes in total than pooling the data once?
+#
+# <details><summary>Answer</summary>
+#
+# An update is sent in every round, and training takes many rounds. With every phone in
+# every round, the updates outweigh the pooled data after a few rounds; sampling a few
+# thousand phones per round keeps the traffic small.
+#
+# </details>
+#
+# **3.** A hospital cannot send patient scans abroad. Which row of the table applies?
+#
+# <details><summary>Answer</summary>
+#
+# Law (and privacy): rules such as the GDPR limit moving personal data across borders.
+#
+# </details>
+#
+# The graded exercises start after lesson 4: [exercise 1, remote tensors](../exercises/01-remote-tensors.ipynb).
 #
 # ## What to try next
 #
-# - Change `data_per_phone` to the size of a photo library and compare again.
+# - Change `sampled` to 10,000. After how many rounds have the updates outweighed
+#   pooling the data once?
 # - Think of one dataset you know that could not be pooled. Which reason in the table
 #   applies?
 # - Go on to [lesson 2](02-setting-up.ipynb) to set up fedlab and meet your first worker.

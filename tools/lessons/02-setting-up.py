@@ -1,5 +1,3 @@
-"""Lesson 2: hooking torch, the local worker, and a first remote worker."""
-
 # %% [markdown]
 # # 2. Setting up
 #
@@ -104,11 +102,32 @@ alice = sy.VirtualWorker(hook, id="alice")
 sy.all_workers()
 
 # %% [markdown]
-# ## Words to remember
+# ## Summary
 #
-# - **worker**: a party that holds objects: `me`, `bob`, `alice`.
-# - **store**: a worker's dictionary of objects, `bob._objects`.
-# - **hook**: what teaches torch to send tensors to workers.
+# - `sy.TorchHook(torch)` adds `send`, `get`, `move`... to torch and changes nothing else.
+# - `me` (`hook.local_worker`) is this notebook; `sy.VirtualWorker(hook, id="bob")` is bob.
+# - Every worker has a store, `bob._objects`: the objects it holds, by id.
+#
+# ## Check yourself
+#
+# **1.** After hooking, does `torch.tensor([1, 2]) + 1` send anything to anyone?
+#
+# <details><summary>Answer</summary>
+#
+# No. The hook only adds methods; ordinary tensors compute here, as before. Only a
+# tensor you `send` lives elsewhere.
+#
+# </details>
+#
+# **2.** You run `bob = sy.VirtualWorker(hook, id="bob")` twice. How many bobs are there?
+#
+# <details><summary>Answer</summary>
+#
+# One: the second call gives back the same worker, with the same store.
+#
+# </details>
+#
+# The graded exercises start after lesson 4: [exercise 1, remote tensors](../exercises/01-remote-tensors.ipynb).
 #
 # ## What to try next
 #

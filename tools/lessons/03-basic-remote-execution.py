@@ -1,5 +1,3 @@
-"""Lesson 3: send a tensor to bob, look at the pointer, get it back; watched live."""
-
 # %% [markdown]
 # # 3. Basic remote execution
 #
@@ -22,12 +20,12 @@ bob = sy.VirtualWorker(hook, id="bob")
 # ## A live view of bob's store
 #
 # `sy.watch` shows the stores of the workers you name and updates while the next cells
-# run: new objects are marked, deleted ones fade out. Keep it in sight as you go (in
-# JupyterLab, right-click the panel and choose *Create New View for Output* to pin it to
-# the side). Below, the panel shows bob's store as it is now: empty.
+# run: new objects are marked, deleted ones fade out. With `side=True` it also opens in
+# JupyterLab's right-hand side area, where it stays in sight while you scroll down
+# (close it with its tab's x). Below, the panel shows bob's store as it is now: empty.
 
 # %%
-sy.watch(bob)
+sy.watch(bob, side=True)
 
 # %% [markdown]
 # ## Sending a tensor
@@ -70,6 +68,35 @@ x.owner is hook.local_worker
 x.shape, x.dtype
 
 # %% [markdown]
+# ### Your turn
+#
+# Send `torch.tensor([10, 20, 30])` to bob and keep the pointer in `mine`. Then read from
+# the pointer (do not type the answers) which worker holds the tensor, into `where`,
+# and the tensor's key in that worker's store, into `key`. Replace each `...` and run
+# the cell, then the check below it.
+
+# %%
+mine = ...
+where = ...
+key = ...
+
+# %%
+from fedlab.viz import practice
+
+practice.check("send-and-read")
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# mine = torch.tensor([10, 20, 30]).send(bob)
+# where = mine.location
+# key = mine.id_at_location
+# ```
+#
+# </details>
+
+# %% [markdown]
 # ## Getting it back
 #
 # `get()` asks bob for the tensor. Bob sends it and deletes his copy: the object *moves*
@@ -107,6 +134,43 @@ t
 t.draw()
 
 # %% [markdown]
+# ## Summary
+#
+# - `x.send(bob)` copies a tensor to bob and returns a pointer, `me:i -> bob:j`.
+# - A pointer knows its `location`, `id_at_location`, `id` and `owner`, and the shape.
+# - `x.get()` brings the tensor back and bob deletes his copy; every step is a message.
+#
+# ## Check yourself
+#
+# **1.** After `x = x.send(bob)`, where are the numbers, and what does `x` hold?
+#
+# <details><summary>Answer</summary>
+#
+# The numbers are in bob's store; `x` holds a pointer: bob's id for them
+# (`id_at_location`), who bob is (`location`), and facts such as the shape.
+#
+# </details>
+#
+# **2.** Why does bob's store become empty after `x = x.get()`?
+#
+# <details><summary>Answer</summary>
+#
+# `get` moves the object: bob sends it and deletes his copy, so the values exist in one
+# place only, now here.
+#
+# </details>
+#
+# **3.** Three float32 numbers are 12 bytes. Why is the *send* message longer?
+#
+# <details><summary>Answer</summary>
+#
+# The message also carries what bob needs to rebuild the tensor (its kind, dtype and
+# shape) and the message's own header.
+#
+# </details>
+#
+# **Graded exercise:** after lesson 4, [exercise 1, remote tensors](../exercises/01-remote-tensors.ipynb).
+#
 # ## What to try next
 #
 # - Send a bigger tensor, `torch.zeros(1000)`, inside `sy.trace()`. How do the byte

@@ -1,5 +1,3 @@
-"""Lesson 4: one tensor sent to several workers at once (a multi-pointer)."""
-
 # %% [markdown]
 # # 4. Remote tensors on several workers
 #
@@ -18,8 +16,38 @@ import fedlab as sy
 hook = sy.TorchHook(torch)
 bob = sy.VirtualWorker(hook, id="bob")
 alice = sy.VirtualWorker(hook, id="alice")
+sy.watch(bob, alice, side=True)
 
 # %% [markdown]
+# The panel shows both stores; it sits in JupyterLab's side area too, so you can watch
+# each copy arrive and leave as you run the cells below.
+#
+# ### Your turn: the course's first project
+#
+# Send `torch.tensor([1.0, 2.0, 3.0])` to bob *and* alice with one call to `send`,
+# keeping what it returns in `pair`. Then bring both copies back, added together, into
+# `total`. (Hint: `send` accepts several workers, and `get` has an argument
+# `sum_results`.) Try it before reading on: the rest of the lesson shows how it works.
+
+# %%
+pair = ...
+total = ...
+
+# %%
+from fedlab.viz import practice
+
+practice.check("two-workers")
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# pair = torch.tensor([1.0, 2.0, 3.0]).send(bob, alice)
+# total = pair.get(sum_results=True)
+# ```
+#
+# </details>
+#
 # ## One send, two copies
 #
 # `send` accepts several workers. Each receives its own copy of the tensor, and you get
@@ -107,6 +135,36 @@ print(alice._objects)
 
 # %% [markdown]
 # Both stores are empty again: every object that was sent has come back or been freed.
+#
+# ## Summary
+#
+# - `x.send(bob, alice)` gives each worker its own copy and you one multi-pointer.
+# - Operations on a multi-pointer run on every worker; results stay there.
+# - `get()` returns a list of the copies; `get(sum_results=True)` adds them up here.
+#
+# ## Check yourself
+#
+# **1.** `x_ptr = x.send(bob, alice)`. How many messages did that send, and how many
+# tensors exist now?
+#
+# <details><summary>Answer</summary>
+#
+# Two sends, one to each worker, each answered with a reply; and three tensors: `x`
+# here, a copy on bob and a copy on alice.
+#
+# </details>
+#
+# **2.** After `y_ptr = x_ptr * 10`, what does bob hold that alice does not?
+#
+# <details><summary>Answer</summary>
+#
+# Nothing: each worker ran the multiplication on its own copy, so both hold `x` and
+# `x * 10` (each under its own ids).
+#
+# </details>
+#
+# **Graded exercise:** [exercise 1, remote tensors](../exercises/01-remote-tensors.ipynb)
+# practises lessons 3 and 4.
 #
 # ## What to try next
 #

@@ -1,5 +1,3 @@
-"""Lesson 5: arithmetic and autograd on tensors that stay on bob's machine."""
-
 # %% [markdown]
 # # 5. Remote arithmetic and remote autograd
 #
@@ -16,8 +14,12 @@ import fedlab as sy
 
 hook = sy.TorchHook(torch)
 bob = sy.VirtualWorker(hook, id="bob")
+sy.watch(bob, side=True)
 
 # %% [markdown]
+# The panel (here and in JupyterLab's side area) shows every result appear in bob's
+# store as the cells below compute it there.
+#
 # ## Arithmetic on pointers
 #
 # Send two tensors to bob and add them, exactly as if they were here:
@@ -102,6 +104,34 @@ x.grad
 bob._objects
 
 # %% [markdown]
+# ### Your turn
+#
+# Send `torch.tensor([2.0, 3.0], requires_grad=True)` to bob as `a`. On bob, compute
+# `(a * a).sum()` and run `backward()` on it; then bring `a` home into the same name,
+# with its gradient. What gradient do you expect before you run it?
+
+# %%
+a = torch.tensor([2.0, 3.0], requires_grad=True).send(bob)
+a = ...
+
+# %%
+from fedlab.viz import practice
+
+practice.check("remote-gradient")
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# a = torch.tensor([2.0, 3.0], requires_grad=True).send(bob)
+# (a * a).sum().backward()
+# a = a.get()
+# ```
+#
+# The gradient of `a[0]**2 + a[1]**2` is `2 * a`, so `a.grad` is `tensor([4., 6.])`.
+#
+# </details>
+#
 # ## What a pointer will not do
 #
 # Anything that needs the *values* is refused, because the values are not here. An
@@ -109,9 +139,48 @@ bob._objects
 # says what to do:
 
 # %% tags=["raises-exception"]
-z.item()
+x = torch.tensor([3.0]).send(bob)
+x.item()
 
 # %% [markdown]
+# ## Summary
+#
+# - An operation on pointers is a message: the worker computes and keeps the result.
+# - `backward()` on a remote result runs on the worker; gradients stay with its tensors.
+# - `get()` brings values (and gradients) home; nothing that needs values works on a pointer.
+#
+# ## Check yourself
+#
+# **1.** `z = x + y` with `x` and `y` on bob. What travels from bob to you?
+#
+# <details><summary>Answer</summary>
+#
+# Only a short reply with the id bob stored the sum under. The numbers stay on bob
+# until you call `z.get()`.
+#
+# </details>
+#
+# **2.** Where is `x.grad` after `z.backward()` on bob, and how do you see its values?
+#
+# <details><summary>Answer</summary>
+#
+# On bob, attached to his copy of `x`; `x.grad` is a pointer to it. `x = x.get()` brings
+# `x` home with its gradient (or `x.grad.copy().get()` fetches a copy of the gradient only).
+#
+# </details>
+#
+# **3.** Why is `if z > 0:` refused when `z` is a pointer?
+#
+# <details><summary>Answer</summary>
+#
+# Deciding needs the value, and the value is on bob. Bring it back first (`z.get()`), if
+# you are allowed to see it.
+#
+# </details>
+#
+# **Graded exercise:** [exercise 2, a linear model](../exercises/02-linear-model.ipynb)
+# practises lessons 5 and 6.
+#
 # ## What to try next
 #
 # - Replace `(x + y).sum()` by `(x * y).sum()`. What gradient do you expect for `x`?

@@ -1,5 +1,3 @@
-"""Lesson 6: train a linear model on bob's machine with tensors and backward() only."""
-
 # %% [markdown]
 # # 6. Learning a linear model on bob's machine
 #
@@ -11,10 +9,10 @@
 # - that the remote run gives exactly the same numbers as the same code run locally.
 
 # %%
-import matplotlib.pyplot as plt
 import torch
 
 import fedlab as sy
+from fedlab.viz.lesson_figures import curves
 
 hook = sy.TorchHook(torch)
 bob = sy.VirtualWorker(hook, id="bob")
@@ -40,6 +38,40 @@ weights_ptr = torch.zeros(2, 1, requires_grad=True).send(bob)
 bob
 
 # %% [markdown]
+# ### Your turn: the course's project
+#
+# Train a linear model on bob's machine, with the data *and* the weights staying there.
+# Use only tensors, `backward()` and your own update (no `nn.Module`, no optimizer):
+# 20 steps of gradient descent with learning rate 0.1 on the squared error
+# `((data_ptr.mm(my_weights) - target_ptr) ** 2).sum()`. Lesson 5 gave you every piece.
+# Two hints: do the update under `torch.no_grad()`, and think about what happens to the
+# gradient between steps. The rest of the lesson takes it apart.
+
+# %%
+my_weights = torch.zeros(2, 1, requires_grad=True).send(bob)
+for _ in range(20):
+    ...
+
+# %%
+from fedlab.viz import practice
+
+practice.check("linear-on-bob")
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# my_weights = torch.zeros(2, 1, requires_grad=True).send(bob)
+# for _ in range(20):
+#     loss = ((data_ptr.mm(my_weights) - target_ptr) ** 2).sum()
+#     loss.backward()
+#     with torch.no_grad():
+#         my_weights -= 0.1 * my_weights.grad
+#     my_weights.grad.zero_()
+# ```
+#
+# </details>
+#
 # ## One step by hand
 #
 # A step of gradient descent is four lines. Each line is a message to bob, and every
@@ -70,6 +102,7 @@ print(loss.get())
 # %%
 weights_ptr.grad.zero_()
 weights_ptr.grad.copy().get()
+
 
 # %% [markdown]
 # ## The training loop
@@ -106,12 +139,12 @@ remote_losses = train(data_ptr, target_ptr, weights_ptr)
 forgetful_ptr = torch.zeros(2, 1, requires_grad=True).send(bob)
 forgetful_losses = train(data_ptr, target_ptr, forgetful_ptr, zero_grad=False)
 
-fig, ax = plt.subplots(figsize=(6, 3))
-ax.plot(remote_losses, marker="o", label="gradient zeroed each step")
-ax.plot(forgetful_losses, marker="x", label="gradient never zeroed")
-ax.set(xlabel="step", ylabel="loss on bob's data", title="Training on bob's machine")
-ax.legend()
-plt.show()
+curves(
+    {"gradient zeroed each step": remote_losses, "gradient never zeroed": forgetful_losses},
+    title="Training on bob's machine",
+    xlabel="step",
+    ylabel="loss on bob's data",
+)
 
 # %% [markdown]
 # With zeroing, the loss falls steadily towards 0. Without it, each step pushes by the
@@ -147,6 +180,34 @@ torch.equal(remote_weights, weights)
 
 # %% [markdown]
 # Working on a pointer changes *where* the computation happens, not *what* it computes.
+#
+# ## Summary
+#
+# - A model can train where its data is: every line of the step runs on bob.
+# - `backward()` adds to `.grad`; zero it after each update, or the steps pile up.
+# - Remote training computes exactly what local training computes, bit for bit.
+#
+# ## Check yourself
+#
+# **1.** In the training loop, which values travel from bob to you?
+#
+# <details><summary>Answer</summary>
+#
+# Only the loss, because `train` asks for it each step to record it. The data, the
+# predictions, the weights and the gradients stay on bob until you `get` them.
+#
+# </details>
+#
+# **2.** Why does the loss bounce when the gradient is never zeroed?
+#
+# <details><summary>Answer</summary>
+#
+# Each step's gradient is added to all the earlier ones, so the update uses the sum of
+# every past gradient: the weights overshoot, and keep overshooting.
+#
+# </details>
+#
+# **Graded exercise:** [exercise 2, a linear model](../exercises/02-linear-model.ipynb).
 #
 # ## What to try next
 #

@@ -1,5 +1,3 @@
-"""Lesson 7: when remote objects are freed, what keeps them alive, and the usual errors."""
-
 # %% [markdown]
 # # 7. Garbage collection and common errors
 #
@@ -20,7 +18,7 @@ import fedlab as sy
 hook = sy.TorchHook(torch)
 bob = sy.VirtualWorker(hook, id="bob")
 alice = sy.VirtualWorker(hook, id="alice")
-sy.watch(bob, alice)
+sy.watch(bob, alice, side=True)
 
 # %% [markdown]
 # ## A pointer owns its remote object
@@ -80,9 +78,10 @@ x = torch.tensor([1, 2, 3, 4, 5]).send(bob)
 x
 
 # %% [markdown]
-# Delete `x` as before...
+# Note bob's key for it, then delete `x` as before...
 
 # %%
+key = f"bob:{x.id_at_location}"  # "bob:" and its id in bob's store
 del x
 print(bob._objects)
 
@@ -91,7 +90,7 @@ print(bob._objects)
 # pointer is still referenced, so it is still alive. `sy.explain` names who holds it:
 
 # %%
-sy.explain("bob:1003")
+sy.explain(key)
 
 # %% [markdown]
 # Jupyter (IPython, to be exact) keeps every value that a cell displays: in the
@@ -112,6 +111,36 @@ sy.explain("bob:1003")
 print(bob._objects)
 
 # %% [markdown]
+# ### Your turn
+#
+# The cell below sends bob three tensors and keeps the pointers in a list. Free bob's
+# copy of the *first* one only, so that he keeps the other two, without `get` and
+# without `clear_objects`. Then check: did bob free it? (If not, `sy.explain` tells you
+# who still holds it.)
+
+# %%
+batch = [torch.tensor([i, i, i]).send(bob) for i in range(3)]
+# your code here
+
+# %%
+from fedlab.viz import practice
+
+practice.check("free-one")
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# batch = [torch.tensor([i, i, i]).send(bob) for i in range(3)]
+# del batch[0]
+# ```
+#
+# The list held the only reference to the first pointer: removing it from the list
+# lets it die, and a dying pointer tells bob to delete his copy. (`batch[0] = None`
+# works too.)
+#
+# </details>
+#
 # ## Common error 1: a pointer and a local tensor
 #
 # An operation needs all its tensors in one place. Here `x` lives on bob and `y` here:
@@ -159,6 +188,42 @@ x + 1
 
 # %% [markdown]
 # Write `x = x.get()` so that the name refers to the tensor that came back.
+#
+# ## Summary
+#
+# - A remote object lives as long as some pointer to it: `del`, rebinding and loops free it.
+# - Jupyter keeps every *displayed* value in `Out`: print pointers, or `%fedlab forget`.
+# - An operation needs all its tensors on one worker: `send`, `move` or `get` them first.
+#
+# ## Check yourself
+#
+# **1.** `x = torch.tensor([1]).send(bob)` then `y = x`, then `del x`. Is bob's tensor freed?
+#
+# <details><summary>Answer</summary>
+#
+# No: `y` still refers to the same pointer, so it is alive. It is freed when `y` goes too.
+#
+# </details>
+#
+# **2.** Why did the original course see tensors on bob that no variable pointed to?
+#
+# <details><summary>Answer</summary>
+#
+# The pointers had been displayed, so IPython's output history (`Out`, `_`) still held
+# them. `sy.explain("bob:ID")` names such holders; `%fedlab forget` clears them.
+#
+# </details>
+#
+# **3.** `x` is on bob and `y` on alice. Name two ways to compute `x + y`.
+#
+# <details><summary>Answer</summary>
+#
+# `y.move(bob)` (or `x.move(alice)`), so that both are on one worker; or, if you may see
+# the values, `x.get() + y.get()` here.
+#
+# </details>
+#
+# **Graded exercise:** [exercise 4, the garbage collection detective](../exercises/04-gc-detective.ipynb).
 #
 # ## What to try next
 #

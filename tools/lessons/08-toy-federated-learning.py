@@ -1,5 +1,3 @@
-"""Lesson 8: the smallest federated learning: one model visits bob's and alice's data."""
-
 # %% [markdown]
 # # 8. Toy federated learning
 #
@@ -11,17 +9,21 @@
 # - why this simple scheme still lets the server learn about each worker's data.
 
 # %%
-import matplotlib.pyplot as plt
 import torch
 from torch import nn, optim
 
 import fedlab as sy
+from fedlab.viz.lesson_figures import curves
 
 hook = sy.TorchHook(torch)
 bob = sy.VirtualWorker(hook, id="bob")
 alice = sy.VirtualWorker(hook, id="alice")
+sy.watch(bob, alice, side=True)
 
 # %% [markdown]
+# Keep the panel in sight (JupyterLab's side area): when the model travels below, you
+# will see its weight and bias arrive on bob, leave, and arrive on alice.
+#
 # ## Centralised training first
 #
 # A toy dataset (the target is the second input, as in lesson 6), a linear model and
@@ -66,6 +68,46 @@ datasets = [(data_bob, target_bob), (data_alice, target_alice)]
 print(bob, alice)
 
 # %% [markdown]
+# ### Your turn: the course's project
+#
+# Train a fresh model, `my_model`, on bob's and alice's data without the data ever
+# coming here: for 20 iterations, visit each `(data_ptr, target_ptr)` in `datasets`,
+# send the model to the worker that holds that data (`data_ptr.location`), do one
+# ordinary training step there with `my_opt`, and bring the model back. Try it before
+# reading on; the next section shows the course's way.
+
+# %%
+torch.manual_seed(1)
+my_model = nn.Linear(2, 1)
+my_opt = optim.SGD(params=my_model.parameters(), lr=0.1)
+for _ in range(20):
+    for data_ptr, target_ptr in datasets:
+        ...
+
+# %%
+from fedlab.viz import practice
+
+practice.check("federated-loop")
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# torch.manual_seed(1)
+# my_model = nn.Linear(2, 1)
+# my_opt = optim.SGD(params=my_model.parameters(), lr=0.1)
+# for _ in range(20):
+#     for data_ptr, target_ptr in datasets:
+#         my_model.send(data_ptr.location)
+#         my_opt.zero_grad()
+#         loss = ((my_model(data_ptr) - target_ptr) ** 2).sum()
+#         loss.backward()
+#         my_opt.step()
+#         my_model.get()
+# ```
+#
+# </details>
+#
 # ## The model visits the data
 #
 # We restart from the same initial weights and make the optimizer *before* any sending.
@@ -97,14 +139,41 @@ federated_losses = train_federated()
 for name, values in federated_losses.items():
     print(f"{name:5}: first loss {values[0]:.2e}, last loss {values[-1]:.2e}")
 
+# %% [markdown]
+# ## The model's journey
+#
+# What did one iteration send? Trace one more and draw it: the model goes to bob, is
+# trained there, and comes back; then the same with alice. (One more iteration changes
+# the model a little; that does not matter here.)
+
 # %%
-fig, ax = plt.subplots(figsize=(6, 3))
-ax.plot(central_losses, marker="o", label="centralised (all 4 examples)")
-ax.plot(federated_losses["bob"], marker="x", label="federated, on bob's 2 examples")
-ax.plot(federated_losses["alice"], marker="+", label="federated, on alice's 2 examples")
-ax.set(xlabel="iteration", ylabel="loss", yscale="log", title="The same model, two ways")
-ax.legend()
-plt.show()
+with sy.trace() as t:
+    train_federated(iterations=1)
+journey = t.tensors()  # only the messages that carried a tensor's values
+journey
+
+# %% [markdown]
+# Of the iteration's messages, these carried values. Read them in order: the weight
+# (`float32[1, 2]`) and the bias (`float32[1]`) go from `me` to bob; after the step bob
+# sends back the trained weight, the trained bias, and the loss (`float32[]`, one
+# number). Then the same with alice. Not one message carried bob's or alice's data.
+# Drawn as a sequence diagram:
+
+# %%
+journey.draw()
+
+# %%
+curves(
+    {
+        "centralised (all 4 examples)": central_losses,
+        "federated, on bob's 2 examples": federated_losses["bob"],
+        "federated, on alice's 2 examples": federated_losses["alice"],
+    },
+    title="The same model, two ways",
+    xlabel="iteration",
+    ylabel="loss",
+    log=True,
+)
 
 # %% [markdown]
 # Both ways reach a small loss. The federated losses are measured on each worker's half
@@ -152,6 +221,35 @@ change_w / change_b
 # rounding). With more examples per worker the attack is harder but not hopeless. The
 # cure is to stop looking at individual models: lesson 11 lets a trusted third worker
 # average them, so the server only ever sees the average.
+#
+# ## Summary
+#
+# - Federated learning sends the model to each worker's data and brings it back trained.
+# - The data never moves; the model and (here) the losses do.
+# - Whoever sees a worker's trained model can learn about its data: updates leak.
+#
+# ## Check yourself
+#
+# **1.** Why is the optimizer made before `model.send(...)`, and why does it keep working
+# after the model comes back?
+#
+# <details><summary>Answer</summary>
+#
+# `send` and `get` change each parameter in place: the optimizer holds the same Python
+# objects throughout, so `opt.step()` updates them wherever they are.
+#
+# </details>
+#
+# **2.** How did we recover carol's input from her update?
+#
+# <details><summary>Answer</summary>
+#
+# With one example, the weight's gradient is `2 * error * x` and the bias's `2 * error`;
+# the change of each is the learning rate times that, so their ratio is `x`.
+#
+# </details>
+#
+# **Graded exercise:** [exercise 3, federated learning](../exercises/03-federated.ipynb).
 #
 # ## What to try next
 #

@@ -1,5 +1,3 @@
-"""Lesson 9: pointers to pointers: chains, forwarded operations, get peeling, del cascading."""
-
 # %% [markdown]
 # # 9. Advanced remote execution: pointers to pointers
 #
@@ -22,7 +20,7 @@ import fedlab as sy
 hook = sy.TorchHook(torch)
 bob = sy.VirtualWorker(hook, id="bob")
 alice = sy.VirtualWorker(hook, id="alice")
-sy.watch(bob, alice)
+sy.watch(bob, alice, side=True)
 
 # %% [markdown]
 # ## Sending a pointer
@@ -78,9 +76,36 @@ sy.draw(x, y)
 # chain backwards:
 
 # %%
-sy.explain("bob:2")
+at_bob = alice._objects[y.id_at_location].id_at_location  # alice's pointer knows bob's key
+sy.explain(f"bob:{at_bob}")
 
 # %% [markdown]
+# ### Your turn
+#
+# Make a chain the other way round: the tensor `torch.tensor([7, 8, 9])` must end up on
+# *alice*, and your pointer `c` must lead to *bob*, who holds a pointer to alice's
+# tensor (`me -> bob -> alice`). Draw it with `sy.draw(c)` to see that it is right.
+
+# %%
+c = ...
+
+# %%
+from fedlab.viz import practice
+
+practice.check("chain-to-alice")
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# c = torch.tensor([7, 8, 9]).send(alice).send(bob)
+# ```
+#
+# The first `send` puts the tensor on alice and returns a pointer to it; the second
+# sends that *pointer* to bob. The tensor ends where it was sent first.
+#
+# </details>
+#
 # ## `get` peels one level
 #
 # `get()` asks the worker our pointer leads to for its object. Alice's object is a
@@ -114,6 +139,34 @@ print("alice:", alice._objects)
 print("bob:  ", bob._objects)
 
 # %% [markdown]
+# ## Summary
+#
+# - Sending a pointer makes a chain: `me -> alice -> bob`; the data stays at the end.
+# - Operations on the head are forwarded along the chain; results form a chain too.
+# - `get` peels one level at a time; `del` on the head frees every level.
+#
+# ## Check yourself
+#
+# **1.** `x = torch.tensor([1]).send(bob).send(alice)`. Which worker holds the number 1?
+#
+# <details><summary>Answer</summary>
+#
+# Bob. Alice holds a pointer to bob's tensor, and `x` points to alice's pointer.
+#
+# </details>
+#
+# **2.** On that chain, what does one `x.get()` return?
+#
+# <details><summary>Answer</summary>
+#
+# Alice's object, which is a pointer: you now hold a pointer straight to bob's tensor,
+# and alice forgets hers. A second `get` brings the tensor itself.
+#
+# </details>
+#
+# **Graded exercise:** [exercise 5, pointer chains](../exercises/05-pointer-chains.ipynb)
+# practises lessons 9 and 10.
+#
 # ## What to try next
 #
 # - Build a chain of three: `torch.tensor([1, 2]).send(bob).send(alice).send(carol)`

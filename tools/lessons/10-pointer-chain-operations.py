@@ -1,5 +1,3 @@
-"""Lesson 10: move and remote_get: the data itself travels between workers, not through me."""
-
 # %% [markdown]
 # # 10. Pointer chain operations: `move` and `remote_get`
 #
@@ -18,7 +16,7 @@ import fedlab as sy
 hook = sy.TorchHook(torch)
 bob = sy.VirtualWorker(hook, id="bob")
 alice = sy.VirtualWorker(hook, id="alice")
-sy.watch(bob, alice)
+sy.watch(bob, alice, side=True)
 
 # %% [markdown]
 # ## `move`: from bob to alice directly
@@ -74,8 +72,7 @@ for message in t:
 del x
 x = torch.tensor([1, 2, 3, 4, 5]).send(bob).send(alice)
 print(x)
-print("bob:  ", bob._objects)
-print("alice:", alice._objects)
+sy.draw(x)
 
 # %% [markdown]
 # `remote_get` asks alice to do a `get` on *her* pointer: she fetches the tensor from
@@ -86,8 +83,11 @@ print("alice:", alice._objects)
 with sy.trace() as t:
     x.remote_get()
 print(x)
-print("bob:  ", bob._objects)
-print("alice:", alice._objects)
+sy.draw(x)
+
+# %% [markdown]
+# The same pointer `me -> alice`, but alice's entry is now the tensor itself, and bob's
+# store is empty. The messages:
 
 # %%
 t
@@ -108,10 +108,8 @@ print("bob:  ", bob._objects)
 print("alice:", alice._objects)
 
 # %% [markdown]
-# Alice's store is empty: a move hands the object over, it does not leave a copy behind.
-# (The original course showed a leftover tensor on alice at this point and called it a
-# garbage collection issue; in fedlab the worker that gives an object away forgets it.)
-# And when we drop the pointer, bob frees the tensor:
+# Alice's store is empty: a move hands the object over, it leaves no copy behind. And
+# when we drop the pointer, bob frees the tensor:
 
 # %%
 del x
@@ -119,6 +117,100 @@ print("bob:  ", bob._objects)
 print("alice:", alice._objects)
 
 # %% [markdown]
+# ## The course's leftover tensor
+#
+# At this point the original course still found a tensor on alice, and called it a
+# garbage collection issue. It was not left by `move`. It was the tensor of the course's
+# *first* `x.move(alice)`, whose cell ended with that call: Jupyter displayed the
+# pointer it returned and kept it in its output history, `Out`, so when `x` was later
+# rebound the old pointer stayed alive, and with it alice's tensor. That is lesson 7's
+# [displayed pointer](07-garbage-collection-and-common-errors.ipynb). Here it is again:
+
+# %%
+x = torch.tensor([1, 2, 3, 4, 5]).send(bob)
+x.move(alice)
+
+# %%
+key = f"alice:{x.id_at_location}"
+x = torch.tensor([1, 2, 3, 4, 5]).send(bob).send(alice)  # rebinding x, as the course did
+print("alice:", alice._objects)
+
+# %% [markdown]
+# Alice holds the moved tensor and the new chain's pointer. `sy.explain` says who keeps
+# the tensor alive, and `%fedlab forget` releases it:
+
+# %%
+sy.explain(key)
+
+# %%
+# %load_ext fedlab
+# %fedlab forget
+del x
+print("bob:  ", bob._objects)
+print("alice:", alice._objects)
+
+# %% [markdown]
+# ### Your turn
+#
+# `v` points to a tensor on bob. Make it travel to alice, then to a new worker carol,
+# without the values ever passing through you, and inside the `with` block so that the
+# trace `trip` records it. At the end `v` must point to carol's tensor.
+
+# %%
+carol = sy.VirtualWorker(hook, id="carol")
+v = torch.tensor([4, 5, 6]).send(bob)
+with sy.trace() as trip:
+    ...
+
+# %%
+from fedlab.viz import practice
+
+practice.check("journey")
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# carol = sy.VirtualWorker(hook, id="carol")
+# v = torch.tensor([4, 5, 6]).send(bob)
+# with sy.trace() as trip:
+#     v.move(alice)
+#     v.move(carol)
+# ```
+#
+# `trip.tensors()` lists the two messages that carried the values: bob to alice, then
+# alice to carol. `v.get()` then `send` would have passed them through you.
+#
+# </details>
+
+# %% [markdown]
+# ## Summary
+#
+# - `x.move(alice)` sends the object from its location straight to alice; you get an id.
+# - `x.remote_get()` makes the middle of a chain fetch the data; your pointer stays valid.
+# - Neither leaves a copy behind; only a pointer kept alive (as by `Out`) keeps one.
+#
+# ## Check yourself
+#
+# **1.** Why move a tensor with `move` rather than `get` and then `send`?
+#
+# <details><summary>Answer</summary>
+#
+# With `get` and `send` the values pass through you, and you may not be allowed to see
+# them; with `move` only a small request and an id pass through you.
+#
+# </details>
+#
+# **2.** After `x.remote_get()` on `me -> alice -> bob`, what does alice hold?
+#
+# <details><summary>Answer</summary>
+#
+# The tensor itself, under the id her pointer had; bob no longer holds it.
+#
+# </details>
+#
+# **Graded exercise:** [exercise 5, pointer chains](../exercises/05-pointer-chains.ipynb).
+#
 # ## What to try next
 #
 # - Create `carol`, send a tensor to bob and `move` it to alice and then to carol. Trace

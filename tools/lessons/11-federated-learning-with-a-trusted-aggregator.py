@@ -1,167 +1,209 @@
-"""Lesson 11: each worker trains its own copy; a trusted worker averages; me sees the average."""
-
 # %% [markdown]
 # # 11. Federated learning with a trusted aggregator
 #
 # **What you will learn**
 #
-# - how every worker trains its own copy of the model, in parallel rather than in turn;
-# - how the trained copies `move` to a third worker we trust, which averages them;
-# - how to check with a trace that we, the server, only ever receive the average;
+# - how bob and alice each train their own copy of the model, on their own data;
+# - how the trained copies `move` to a third worker that everyone trusts, which
+#   averages them, so that we, the server, only ever receive the average;
+# - how to check with a trace that no individual model reached us;
 # - what this protects, and what it still does not.
 #
-# This goes one step beyond the original course: it uses the chain operations of
-# lesson 10 to fix the shortcoming found in lesson 8.
+# This is the project that opens the original course's third section, *Securing
+# Federated Learning*. It uses the chain operations of lesson 10 to fix the shortcoming
+# found in lesson 8: there, the server saw every worker's trained model.
 
 # %%
-import matplotlib.pyplot as plt
 import torch
 from torch import nn, optim
 
 import fedlab as sy
-from fedlab.federated.fedavg import aggregate
 
 hook = sy.TorchHook(torch)
 bob = sy.VirtualWorker(hook, id="bob")
 alice = sy.VirtualWorker(hook, id="alice")
 secure_worker = sy.VirtualWorker(hook, id="secure_worker")
-sy.watch(bob, alice, secure_worker)
+bob.add_workers([alice, secure_worker])  # the workers know each other (the course's lines)
+alice.add_workers([bob, secure_worker])
+secure_worker.add_workers([alice, bob])
+sy.watch(bob, alice, secure_worker, side=True)
 
 # %% [markdown]
-# ## The setting
+# `secure_worker` is a party that bob and alice both trust (a neutral organisation, or
+# a secure enclave); we, the server, are not trusted with individual models. Keep the
+# panel in sight: the models will appear on bob and alice, then on the secure worker.
 #
-# The toy data of lesson 8, split between bob and alice, and a linear model with a
-# fixed seed. `secure_worker` is a party that bob and alice both trust (a neutral
-# organisation, or a secure enclave); we, the server, are not trusted with individual
-# models.
+# ## The data and the model
+#
+# The course's toy dataset: the target is the *first* input. Bob holds the first two
+# examples, alice the last two. A linear model, with a fixed seed so that every number
+# below is the same each time the lesson runs.
 
 # %%
-data = torch.tensor([[1.0, 1], [0, 1], [1, 0], [0, 0]])
-target = torch.tensor([[1.0], [1], [0], [0]])
-datasets = {
-    bob: (data[0:2].send(bob), target[0:2].send(bob)),
-    alice: (data[2:4].send(alice), target[2:4].send(alice)),
-}
+data = torch.tensor([[0, 0], [0, 1], [1, 0], [1, 1.0]])
+target = torch.tensor([[0], [0], [1], [1.0]])
+
+bobs_data, bobs_target = data[0:2].send(bob), target[0:2].send(bob)
+alices_data, alices_target = data[2:].send(alice), target[2:].send(alice)
 
 torch.manual_seed(0)
 model = nn.Linear(2, 1)
 
 # %% [markdown]
-# ## One round, step by step
+# ## Each worker trains its own copy
 #
-# **1. Every worker gets its own copy.** `model.copy()` makes a new model with the same
-# weights, and `.send(bob)` puts it on bob. Each copy needs its own optimizer, made after
-# the send, because the two copies are trained separately.
+# `model.copy()` makes a new model with the same weights, and `.send(bob)` puts it on
+# bob. Each copy gets its own optimizer, because the two are trained separately (and,
+# unlike lesson 8, at the same time rather than in turn).
 
 # %%
-bob_model = model.copy().send(bob)
-alice_model = model.copy().send(alice)
-bob_opt = optim.SGD(bob_model.parameters(), lr=0.1)
-alice_opt = optim.SGD(alice_model.parameters(), lr=0.1)
-print(bob_model.location, alice_model.location)
+bobs_model = model.copy().send(bob)
+alices_model = model.copy().send(alice)
+bobs_opt = optim.SGD(params=bobs_model.parameters(), lr=0.1)
+alices_opt = optim.SGD(params=alices_model.parameters(), lr=0.1)
+
+for i in range(10):
+    bobs_opt.zero_grad()
+    bobs_loss = ((bobs_model(bobs_data) - bobs_target) ** 2).sum()
+    bobs_loss.backward()
+    bobs_opt.step()
+    bobs_loss = bobs_loss.get()
+
+    alices_opt.zero_grad()
+    alices_loss = ((alices_model(alices_data) - alices_target) ** 2).sum()
+    alices_loss.backward()
+    alices_opt.step()
+    alices_loss = alices_loss.get()
+print(f"after 10 steps: bob's loss {bobs_loss.item():.4f}, alice's loss {alices_loss.item():.4f}")
 
 # %% [markdown]
-# **2. Every worker trains on its own data**, here for 5 steps.
-
+# Two models now, each trained on half of the data, each still on its owner's machine.
+#
+# ### Your turn: the course's project
+#
+# Average the two models on `secure_worker`, so that only the average reaches you, and
+# load it into `model`. Three steps: move both models to the secure worker (straight
+# from bob and from alice: lesson 10); compute the average of the two weights and of
+# the two biases there, with ordinary arithmetic on the pointers; `get` only the
+# averages and copy them into `model`'s parameters (under `torch.no_grad()`, with
+# `set_` or `copy_`). Do it inside the `with` block, whose trace the check reads.
 
 # %%
-def train_locally(local_model, opt, data, target, steps=5):
-    """A few steps of ordinary training, run where the data and the model are."""
-    for _ in range(steps):
-        opt.zero_grad()
-        loss = ((local_model(data) - target) ** 2).sum()
-        loss.backward()
-        opt.step()
-    return loss
+with sy.trace() as averaging:
+    ...
 
+# %%
+from fedlab.viz import practice
 
-bob_loss = train_locally(bob_model, bob_opt, *datasets[bob])
-alice_loss = train_locally(alice_model, alice_opt, *datasets[alice])
+practice.check("average-on-secure-worker")
 
 # %% [markdown]
-# **3. Both trained models move to the secure worker**, straight from bob and from
-# alice (lesson 10: `move` never passes through us). **4. The secure worker averages
-# them**: `aggregate` works on pointers too, as long as they all live on one worker; then
-# every multiplication and addition runs there. **5. Only the average comes back.**
+# <details><summary>Solution</summary>
 #
-# We trace all of it.
+# ```python
+# with sy.trace() as averaging:
+#     alices_model.move(secure_worker)
+#     bobs_model.move(secure_worker)
+#     with torch.no_grad():
+#         model.weight.set_(((alices_model.weight.data + bobs_model.weight.data) / 2).get())
+#         model.bias.set_(((alices_model.bias.data + bobs_model.bias.data) / 2).get())
+# ```
+#
+# </details>
+#
+# ## The average, on the secure worker
+#
+# Here is the course's code for those steps, traced. (If your version already moved the
+# models, moving them again to where they are does nothing, and the average is the same.)
 
 # %%
 with sy.trace() as t:
-    bob_model.move(secure_worker)
-    alice_model.move(secure_worker)
-    average = aggregate([(list(bob_model.parameters()), 2), (list(alice_model.parameters()), 2)])
-    new_weight, new_bias = (p.get() for p in average)
-print("average weight:", new_weight, " average bias:", new_bias)
-
-# %% [markdown]
-# Which tensors reached us, `me`, during that block? Every message carries its decoded
-# content as `payload`, so we can list exactly the tensors that arrived:
-
-# %%
-for message in t:
-    value = getattr(message.payload, "value", None)
-    if message.receiver == "me" and isinstance(value, torch.Tensor):
-        print(f"from {message.sender}: {message.summary}")
-
-# %% [markdown]
-# Two tensors, both from `secure_worker`: the averaged weight and the averaged bias.
-# Neither bob's nor alice's model ever reached us. The models travelled like this (the
-# first messages of the trace):
-
-# %%
-t.draw(max_messages=12)
-
-# %% [markdown]
-# The secure worker holds the two models and the average's intermediate results until
-# the pointers to them die. We load the average into our model and drop the copies:
-
-# %%
-with torch.no_grad():
-    model.weight.copy_(new_weight)
-    model.bias.copy_(new_bias)
-del bob_model, alice_model, bob_opt, alice_opt, average, bob_loss, alice_loss
+    alices_model.move(secure_worker)
+    bobs_model.move(secure_worker)
+    with torch.no_grad():
+        model.weight.set_(((alices_model.weight.data + bobs_model.weight.data) / 2).get())
+        model.bias.set_(((alices_model.bias.data + bobs_model.bias.data) / 2).get())
+print(model.weight.data, model.bias.data)
 print(secure_worker)
+
+# %% [markdown]
+# The addition and the division ran on `secure_worker`, where both models were; only the
+# two results travelled to us. Which messages carried values? `t.tensors()` keeps just
+# those:
+
+# %%
+t.tensors()
+
+# %% [markdown]
+# Alice's weight and bias went to the secure worker (the course moves alice's model
+# first), then bob's; the last two messages bring the averaged weight and bias to `me`.
+# No individual model reached us. As a sequence diagram:
+
+# %%
+t.tensors().draw()
 
 # %% [markdown]
 # ## Several rounds
 #
-# The same five steps as a function, run for 10 more rounds (round 1 was the one by
-# hand). We keep each worker's last training loss to plot. (A loss is one number, and it
-# does say a little about the data: in a real system you would decide whether to share
-# it.)
-
+# That was one *round*. The course repeats it: every round, bob and alice get a copy of
+# the averaged model, train it for 5 steps on their own data, and the secure worker
+# averages the results again. We print each worker's last loss on its own half of the
+# data. (A loss is one number, and it does say a little about the data: a real system
+# would decide whether to share it.)
 
 # %%
-def federated_round(model, local_steps=5):
-    """Train a copy on every worker, average on secure_worker, load the average into model."""
-    results, losses = [], {}
-    for worker, (data, target) in datasets.items():
-        local_model = model.copy().send(worker)
-        opt = optim.SGD(local_model.parameters(), lr=0.1)
-        losses[worker.id] = train_locally(local_model, opt, data, target, local_steps).get()
-        local_model.move(secure_worker)
-        results.append((list(local_model.parameters()), len(target)))
-    average = aggregate(results)
+iterations = 10
+worker_iters = 5
+
+for a_iter in range(iterations):
+    bobs_model = model.copy().send(bob)
+    alices_model = model.copy().send(alice)
+    bobs_opt = optim.SGD(params=bobs_model.parameters(), lr=0.1)
+    alices_opt = optim.SGD(params=alices_model.parameters(), lr=0.1)
+
+    for wi in range(worker_iters):
+        bobs_opt.zero_grad()
+        bobs_loss = ((bobs_model(bobs_data) - bobs_target) ** 2).sum()
+        bobs_loss.backward()
+        bobs_opt.step()
+        bobs_loss = bobs_loss.get()
+
+        alices_opt.zero_grad()
+        alices_loss = ((alices_model(alices_data) - alices_target) ** 2).sum()
+        alices_loss.backward()
+        alices_opt.step()
+        alices_loss = alices_loss.get()
+
+    alices_model.move(secure_worker)
+    bobs_model.move(secure_worker)
     with torch.no_grad():
-        for p, new in zip(model.parameters(), average):
-            p.copy_(new.get())
-    return losses
+        model.weight.set_(((alices_model.weight.data + bobs_model.weight.data) / 2).get())
+        model.bias.set_(((alices_model.bias.data + bobs_model.bias.data) / 2).get())
 
-
-history = [federated_round(model) for _ in range(10)]
-
-fig, ax = plt.subplots(figsize=(6, 3))
-for name in ["bob", "alice"]:
-    ax.plot(range(2, 12), [h[name].item() for h in history], marker="o", label=name)
-ax.set(xlabel="round", ylabel="local loss", yscale="log", title="Training with a secure worker")
-ax.legend()
-plt.show()
+    print(f"round {a_iter + 1:2}: bob {bobs_loss.item():.4f}  alice {alices_loss.item():.4f}")
 
 # %% [markdown]
-# Both losses fall round after round, although we never held a worker's data or a
-# worker's model. The workers keep only their data, and the secure worker is empty
-# again, because every pointer made inside `federated_round` died when it returned:
+# Each loss is measured on one worker's half of the data, by a copy trained on that half
+# only, just before averaging. Both fall at first; after a few rounds bob's stops
+# falling and creeps up a little while alice's keeps falling: every round the average
+# is pulled towards both halves, and a copy that fits its own half well can lose a
+# little to the other. These losses say how each copy fits its own half, not how good
+# the average is. So the course ends with the check that matters: the averaged
+# model, here, on all four examples. (We can run it because this is a toy: in a real
+# system the server would hold test data of its own, never the workers' data.)
+
+# %%
+with torch.no_grad():
+    preds = model(data)
+    loss = ((preds - target) ** 2).sum()
+print(preds)
+print(target)
+print(loss)
+
+# %% [markdown]
+# The predictions approach the targets, and we never held a worker's data or a worker's
+# trained model. The workers hold their data, and the secure worker the last round's
+# two models (the pointers `bobs_model` and `alices_model` still lead to them):
 
 # %%
 print(bob, alice, secure_worker, sep="\n")
@@ -175,11 +217,51 @@ print(bob, alice, secure_worker, sep="\n")
 # random-looking shares so that no one, not even the aggregator, sees an individual
 # model, yet the shares still add up to the average. A later lesson builds it.
 #
+# ## Summary
+#
+# - Each worker trains its own copy of the model on its own data.
+# - The copies `move` to a trusted worker, which averages them; only the average comes back.
+# - A trace shows it: no message to `me` carried an individual model.
+#
+# ## Check yourself
+#
+# **1.** Why `move` the models to `secure_worker` instead of `get` and `send`?
+#
+# <details><summary>Answer</summary>
+#
+# With `get` the individual models would pass through us, the server, which is exactly
+# what we must not see. `move` sends them from bob and alice straight to the secure
+# worker.
+#
+# </details>
+#
+# **2.** The average is computed with `(alices_model.weight.data + bobs_model.weight.data) / 2`.
+# Where does that run, and why can it?
+#
+# <details><summary>Answer</summary>
+#
+# On `secure_worker`: both pointers lead there, so the operations are sent to it and
+# run on its copies. Only `.get()` brings a result here.
+#
+# </details>
+#
+# **3.** Who could still learn about bob's data from his model?
+#
+# <details><summary>Answer</summary>
+#
+# The secure worker, which sees both models; and, from the average, anyone who also
+# knows alice's model. Secure aggregation removes the first.
+#
+# </details>
+#
+# **Graded exercise:** [exercise 6, the trusted aggregator](../exercises/06-trusted-aggregator.ipynb).
+#
 # ## What to try next
 #
-# - Give alice three rows and bob one, and change the weights in `aggregate` to match.
-#   What changes in the plot?
-# - Trace a whole `federated_round(model)` and count the messages per worker.
-# - Make `local_steps` 1 and 20. Which converges in fewer rounds, and why?
+# - Trace one round of the loop and count the messages per worker with `t.workers`.
+# - Give alice three rows and bob one. A plain mean of the two models now counts each of
+#   bob's examples three times as much as alice's: how would you weight the average?
+#   (Lesson 12 answers it.)
+# - Make `worker_iters` 1 and 20. Which needs fewer rounds, and why?
 # - Go on to [lesson 12](12-federated-averaging-on-real-data.ipynb): federated averaging
 #   on real handwritten digits.

@@ -1,5 +1,3 @@
-"""Lesson 12: FedAvg on scikit-learn's handwritten digits, IID and non-IID, vs central."""
-
 # %% [markdown]
 # # 12. Federated averaging on real data
 #
@@ -21,6 +19,7 @@ from torch import nn, optim
 
 import fedlab as sy
 from fedlab.federated.fedavg import aggregate
+from fedlab.viz.lesson_figures import curves
 
 # Small tensors: one thread is faster than several that wait for each other.
 torch.set_num_threads(1)
@@ -81,6 +80,7 @@ plt.show()
 for title, split in [("IID", iid_split), ("non-IID", non_iid_split)]:
     print(f"{title:8}", {w.id: len(rows) for w, rows in zip(workers, split)})
 
+
 # %% [markdown]
 # ## The model and the centralised baseline
 #
@@ -135,8 +135,45 @@ print("centralised accuracy per round:", [round(a, 3) for a in central])
 # %%
 aggregate([([torch.tensor(1.0)], 30), ([torch.tensor(2.0)], 10)])
 
+
 # %% [markdown]
-# `(1.0 * 30 + 2.0 * 10) / 40 = 1.25`. Now the whole algorithm. The images go to the
+# `(1.0 * 30 + 2.0 * 10) / 40 = 1.25`.
+#
+# ### Your turn
+#
+# Write `weighted_mean` yourself: it takes the same list of `(parameters,
+# number_of_examples)` pairs, where `parameters` is a list of tensors (one per model
+# parameter), and returns the list of weighted averages, one tensor per parameter.
+
+
+# %%
+def weighted_mean(results):
+    """The average of each parameter over the models, weighted by their numbers of examples."""
+    ...
+
+
+# %%
+from fedlab.viz import practice
+
+practice.check("weighted-mean")
+
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# def weighted_mean(results):
+#     """The average of each parameter over the models, weighted by their numbers of examples."""
+#     total = sum(n for _, n in results)
+#     averages = []
+#     for k in range(len(results[0][0])):
+#         averages.append(sum(params[k] * n for params, n in results) / total)
+#     return averages
+# ```
+#
+# </details>
+#
+# Now the whole algorithm. The images go to the
 # workers once, at the start; afterwards only models travel.
 
 
@@ -152,22 +189,31 @@ def train_locally(model, images, labels):
     return local.get()
 
 
-def fedavg(split):
-    """Run FedAvg with the training set split as given; return accuracy per round."""
-    shards = [
+def send_shards(split):
+    """Send each worker its part of the training set (once, before training)."""
+    return [
         (train_x[rows].send(w), train_y[rows].send(w), len(rows)) for w, rows in zip(workers, split)
     ]
+
+
+def fedavg_round(model, shards):
+    """One round: train a copy on every worker, load their weighted average into ``model``."""
+    results = []
+    for images, labels, n in shards:
+        local = train_locally(model, images, labels)
+        results.append(([p.detach() for p in local.parameters()], n))
+    with torch.no_grad():
+        for p, new in zip(model.parameters(), aggregate(results)):
+            p.copy_(new)
+
+
+def fedavg(split):
+    """Run FedAvg with the training set split as given; return accuracy per round."""
+    shards = send_shards(split)
     model = new_model()
     history = []
     for _ in range(ROUNDS):
-        results = []
-        for images, labels, n in shards:
-            local = train_locally(model, images, labels)
-            results.append(([p.detach() for p in local.parameters()], n))
-        average = aggregate(results)
-        with torch.no_grad():
-            for p, new in zip(model.parameters(), average):
-                p.copy_(new)
+        fedavg_round(model, shards)
         history.append(accuracy(model))
     return history
 
@@ -178,28 +224,73 @@ print("FedAvg, IID:    ", [round(a, 3) for a in iid])
 print("FedAvg, non-IID:", [round(a, 3) for a in non_iid])
 
 # %%
-fig, ax = plt.subplots(figsize=(6, 3.2))
-rounds = range(1, ROUNDS + 1)
-ax.plot(rounds, central, marker="o", label="centralised")
-ax.plot(rounds, iid, marker="x", label="FedAvg, IID split")
-ax.plot(rounds, non_iid, marker="+", label="FedAvg, non-IID split")
-ax.set(xlabel="round (5 gradient steps)", ylabel="test accuracy", ylim=(0, 1))
-ax.set_title("Handwritten digits: centralised vs federated")
-ax.legend(loc="lower right")
-plt.show()
+curves(
+    {"centralised": central, "FedAvg, IID split": iid, "FedAvg, non-IID split": non_iid},
+    x=range(1, ROUNDS + 1),
+    title="Handwritten digits: centralised vs federated",
+    xlabel="round (5 gradient steps)",
+    ylabel="test accuracy",
+    ylim=(0, 1),
+)
 
 # %% [markdown]
-# With the IID split, FedAvg follows centralised training almost exactly: every worker's
-# data looks like the whole dataset, so every local model moves in about the same
-# direction as the central one would. With the non-IID split it starts lower and
-# catches up more slowly: bob's copy only ever sees 0, 1 and 2, so his local training
-# pulls the model towards "everything is a 0, 1 or 2", alice's towards 3, 4 or 5, and
-# the average of these tugs is a weaker step. This *client drift* grows with the number
-# of local steps, and much research on federated learning is about reducing it.
+# With the IID split, FedAvg follows centralised training closely (the dashed line on the
+# thick one): every worker's data looks like the whole dataset, so every local model
+# moves in about the same direction as the central one would. With the non-IID split it
+# starts lower and catches up more slowly: bob's copy only ever sees 0, 1 and 2, so his
+# local training pulls the model towards "everything is a 0, 1 or 2", alice's towards 3,
+# 4 or 5, and the average of these tugs is a weaker step. This *client drift* grows with
+# the number of local steps, and much research on federated learning is about reducing it.
 #
-# Only models travelled in every round. And nothing was left behind: the pointers to the
-# images lived inside `fedavg`, so when it returned they died and the workers freed the
-# images too.
+# ## One local step is centralised training
+#
+# Likeness of the data is only half of the story. With **one** full-batch step per round,
+# FedAvg *is* centralised gradient descent, whatever the split. Each worker's step is
+# `w - lr * g_k`, with `g_k` the gradient of the mean loss on its `n_k` examples; the
+# weighted average is `w - lr * sum(n_k * g_k) / n`, and `sum(n_k * g_k) / n` is exactly
+# the gradient of the mean loss on all `n` examples. This special case is called
+# *FedSGD*. Check it, on the non-IID split:
+
+# %%
+STEPS = 1
+fedsgd = new_model()
+fedavg_round(fedsgd, send_shards(non_iid_split))
+
+central_step = new_model()
+opt = optim.SGD(central_step.parameters(), lr=LR)
+F.cross_entropy(central_step(train_x), train_y).backward()
+opt.step()
+pairs = zip(fedsgd.parameters(), central_step.parameters())
+gap = max((p - q).abs().max().item() for p, q in pairs)
+print(f"largest difference between the two models: {gap:.1e}")
+STEPS = 5
+
+# %% [markdown]
+# Equal up to float rounding (the sums are added in another order). With several local
+# steps, each worker follows its own data's gradient for a while before the average,
+# and that is where the split starts to matter.
+#
+# ## What travelled
+#
+# Once the images are on the workers, a round sends only models. Trace one round and
+# keep the messages that carried values:
+
+# %%
+shards = send_shards(iid_split)
+model = new_model()
+with sy.trace() as t:
+    fedavg_round(model, shards)
+for w in workers:
+    sent = ", ".join(m.summary for m in t.tensors() if m.receiver == w.id)
+    back = ", ".join(m.summary for m in t.tensors() if m.sender == w.id)
+    print(f"me -> {w.id:5}: {sent:28} {w.id:5} -> me: {back}")
+del shards
+
+# %% [markdown]
+# To each worker the model's weight (`float32[10, 64]`) and bias (`float32[10]`); from
+# each, the trained weight and bias. Not one image. And nothing was left behind: the
+# pointers to the images lived inside `fedavg` (and in `shards`, now deleted), so the
+# workers freed the images too.
 
 # %%
 print(*workers, sep="\n")
@@ -208,6 +299,36 @@ print(*workers, sep="\n")
 # One thing has not changed since lesson 8: the server receives every worker's trained
 # model before averaging. [Lesson 11](11-federated-learning-with-a-trusted-aggregator.ipynb)
 # shows how a trusted aggregator keeps the individual models away from the server.
+#
+# ## Summary
+#
+# - FedAvg: every worker trains a copy; the server averages them weighted by examples.
+# - With one full-batch local step it is exactly centralised gradient descent (FedSGD).
+# - With several local steps, non-IID data makes the copies drift apart and slows learning.
+#
+# ## Check yourself
+#
+# **1.** Why weight each model by its number of examples?
+#
+# <details><summary>Answer</summary>
+#
+# So that every *example* counts the same, as in centralised training; with a plain
+# mean, each of dave's examples would count four times as much as each of bob's.
+#
+# </details>
+#
+# **2.** Why does the non-IID split hurt more with 20 local steps than with 1?
+#
+# <details><summary>Answer</summary>
+#
+# With one step the average is exactly the central step. Each further local step
+# follows only the worker's own digits, so the copies drift apart before they are
+# averaged.
+#
+# </details>
+#
+# **Graded exercise:** [exercise 3, federated learning](../exercises/03-federated.ipynb)
+# trains and averages on several workers.
 #
 # ## What to try next
 #

@@ -1,5 +1,3 @@
-"""Lesson 14: plans: a training step traced once, then sent to a worker as one message."""
-
 # %% [markdown]
 # # 14. Plans: the whole training step in one message
 #
@@ -46,6 +44,7 @@ def make_data(n=8):
 x, y = make_data()
 x_ptr, y_ptr = x.send(bob), y.send(bob)
 
+
 # %% [markdown]
 # One training step of a linear model in ordinary torch. As in lesson 6, the weights are
 # plain tensors, and the function works on local tensors and on pointers alike.
@@ -90,12 +89,13 @@ print("loss:", loss_ptr.get())
 #
 # ## The same step as a plan
 #
-# `sy.Plan(train_step)` makes a plan of the function (PySyft's decorator,
-# `@sy.func2plan()` above the `def`, does the same), and `build` traces it (or the
-# first call does).
+# `sy.Plan(train_step, name="train_plan")` makes a plan of the function, under the name
+# its code and its messages will use (PySyft's decorator, `@sy.func2plan()` above the
+# `def`, does the same, named after the function), and `build` traces it (or the first
+# call does).
 
 # %%
-train_plan = sy.Plan(train_step)
+train_plan = sy.Plan(train_step, name="train_plan")
 train_plan.build(w_ptr, b_ptr, x_ptr, y_ptr)
 train_plan
 
@@ -121,6 +121,7 @@ print("loss:", loss_ptr.get())
 
 # %%
 print(train_plan.code)
+
 
 # %% [markdown]
 # Each line is one operation, in the order it ran while tracing; `_4`, `_5`, ... name the
@@ -167,10 +168,50 @@ print(f"loss from {local_losses[0]:.3f} to {local_losses[-1]:.4f}")
 print("losses equal:", torch.equal(torch.stack(remote_losses), torch.stack(local_losses)))
 print("weights equal:", torch.equal(w_ptr.get(), w), torch.equal(b_ptr.get(), b))
 
+
 # %% [markdown]
 # Equal to the last bit: bob replayed the very float operations that plain torch ran,
 # in the same order. (Called with local tensors, `train_plan(w, b, x, y)` replays them
 # here, on `me`.)
+#
+# ### Your turn
+#
+# Make a plan, `my_plan`, of `scale_and_shift` below, build it for bob's tensor `u`,
+# then run it on `u` inside the `with` block and bring the result back into `result`.
+# The check reads the trace: bob should get exactly one plan message.
+
+
+# %%
+def scale_and_shift(t):
+    """Twice ``t``, plus one."""
+    return t * 2 + 1
+
+
+# %%
+u = torch.tensor([1.0, 2.0, 3.0]).send(bob)
+my_plan = ...
+with sy.trace() as plan_trace:
+    result = ...
+
+# %%
+from fedlab.viz import practice
+
+practice.check("plan-one-message")
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# u = torch.tensor([1.0, 2.0, 3.0]).send(bob)
+# my_plan = sy.Plan(scale_and_shift, name="my_plan").build(u)
+# with sy.trace() as plan_trace:
+#     result = my_plan(u).get()
+# ```
+#
+# `print(my_plan.code)` shows its two operations, `mul` and `add`. The trace has the plan
+# message, the fetch of the result, and their replies.
+#
+# </details>
 #
 # ## A federated round with plans
 #
@@ -235,6 +276,7 @@ print("learned:", model.weight.data, model.bias.data)
 print("true:   ", true_weight, true_bias)
 print(bob, alice, carol, sep="\n")
 
+
 # %% [markdown]
 # The model found the true weights, and each worker still holds only its two tensors of
 # data.
@@ -283,6 +325,34 @@ train_plan(w, b, x[:5], y[:5])
 # so the server still sees every individual model (lesson 8's shortcoming; lesson 11's
 # trusted aggregator works with plans too). Plans save messages; they protect nothing
 # more.
+#
+# ## Summary
+#
+# - A plan is a function traced once into torch operations, sent to a worker as one message.
+# - It computes exactly what plain torch computes, and saves messages, not bytes.
+# - It cannot depend on values, is fixed to its inputs' shapes, and hides nothing from the worker.
+#
+# ## Check yourself
+#
+# **1.** Why can a plan not contain `if loss.item() > 0.01:`?
+#
+# <details><summary>Answer</summary>
+#
+# The plan is traced once, on example tensors, and then replayed for any values: the
+# decision would be frozen at tracing time. Decide outside the plan, on what it returns.
+#
+# </details>
+#
+# **2.** Does sending a plan instead of operations protect bob's data any better?
+#
+# <details><summary>Answer</summary>
+#
+# No. The data never left bob either way, and what comes back (the loss, the trained
+# model) is the same. A plan only saves messages.
+#
+# </details>
+#
+# **Graded exercise:** [exercise 7, plans](../exercises/07-plans.ipynb).
 #
 # ## What to try next
 #

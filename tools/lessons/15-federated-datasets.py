@@ -1,5 +1,3 @@
-"""Lesson 15: federated datasets: federate, the loader that makes batches on the workers, Optims."""
-
 # %% [markdown]
 # # 15. Federated datasets
 #
@@ -258,7 +256,9 @@ print(len(per_worker), "steps per epoch")
 del step, data, target
 
 # %% [markdown]
-# ## Practice: evaluate on federated data
+# ## Evaluating on federated data
+#
+# ### Your turn
 #
 # The test digits belong to three hospitals, say: bob, alice and a new worker, carol.
 # Measure the model's accuracy on them *without the digits leaving the workers*: only
@@ -275,38 +275,13 @@ del step, data, target
 # folded under it.
 
 # %%
-test_loader = None  # your loader
-correct = None  # the number of correct predictions, added up over the batches
-
+test_loader = ...  # your loader
+correct = ...  # the number of correct predictions, added up over the batches
 
 # %%
-def check_practice(test_loader, correct):
-    """Friendly feedback on the practice task."""
-    if test_loader is None or correct is None:
-        return print("Not yet: set test_loader and correct in the cell above, then run this one.")
-    if not isinstance(test_loader, sy.FederatedDataLoader):
-        return print("test_loader should be a sy.FederatedDataLoader over the federated test set.")
-    if test_loader.workers != ["bob", "alice", "carol"]:
-        return print(
-            f"The test set should be on bob, alice and carol; it is on {test_loader.workers}."
-        )
-    if (test_loader.batch_size, test_loader.shuffle, test_loader.drop_last) != (50, False, True):
-        return print("Use batch_size=50, shuffle=False and drop_last=True.")
-    if not isinstance(correct, int):
-        return print("correct should be a plain number here: .get() each count and add .item().")
-    if model.location is not None:
-        return print(f"The model is still on {model.location.id}: bring it back with model.get().")
-    expected = 0  # the same examples, counted here: the first 50 of each worker's 99
-    with torch.no_grad():
-        for start in (0, 99, 198):
-            guess = model(test.data[start : start + 50]).argmax(1)
-            expected += guess.eq(test.targets[start : start + 50]).sum().item()
-    if correct != expected:
-        return print(f"You counted {correct} correct; the same 150 digits give {expected}.")
-    print(f"Well done: {correct} of 150 right, and no digit left its worker.")
+from fedlab.viz import practice
 
-
-check_practice(test_loader, correct)
+practice.check("federated-evaluation")
 
 # %% [markdown]
 # <details><summary>Solution</summary>
@@ -331,42 +306,92 @@ check_practice(test_loader, correct)
 # </details>
 
 # %% [markdown]
-# ## Sent plans (coming with the core's plan.send)
+# ## Sent plans: the training step stays on the worker
 #
-# *Placeholder: this section is written when `plan.send(bob)` is in the core.*
+# Each training step above costs a message per operation. A plan (lesson 14) makes it
+# one; a plan *sent* to a worker (`plan.send(bob)`, as in PySyft) stays there with its
+# state, and each call then carries only references. Here the model's step is a plan
+# class: its `forward` is traced once, and its parameters are its state.
+
+
+# %%
+class Classifier(sy.Plan):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc = nn.Linear(28 * 28, 10)
+
+    def forward(self, x):
+        return F.log_softmax(self.fc(x.view(x.shape[0], -1)), dim=1)
+
+
+classifier = Classifier()
+data, target = next(iter(loader))
+classifier.build(data)  # traced on zeros shaped like bob's batch
+on_bob = classifier.send(bob)  # the plan and its parameters now live on bob
+on_bob
+
+# %% [markdown]
+# Calling `on_bob` with a batch that lives on bob is one message, whatever the plan
+# does; the answer is a pointer, like any operation's:
+
+# %%
+with sy.trace() as t:
+    scores = on_bob(data)
+print(t)
+print("the same as running it here:", torch.equal(scores.get(), classifier(data.get())))
+del data, target, on_bob
+
+# %% [markdown]
+# `print(classifier.code)` shows the operations bob runs for each call. A sent plan is
+# freed with its pointer, parameters included; a plan made with
+# `sy.func2plan(args_shape=...)` may take inputs of other sizes, each traced once.
 
 # %% [markdown]
 # ## Summary
 #
-# - `dataset.federate((bob, alice))` cuts a torch dataset into one part per worker and
-#   sends each part to its owner; a `FederatedDataset` knows which worker holds which.
+# - `dataset.federate((bob, alice))` cuts a dataset into one part per worker and sends
+#   each part to its owner; a `FederatedDataset` knows which worker holds which.
 # - A `FederatedDataLoader` makes each batch on its worker with two indexing operations;
 #   the examples never come to you, and a batch is freed when the loop moves on.
-# - The model visits the batches (`model.send(data.location)`, then `model.get()`), and
-#   an optimizer with state needs one copy per worker: `Optims`.
+# - The model visits the batches, with one optimizer per worker if it keeps state
+#   (`Optims`); a plan sent to the worker makes each step one message.
 #
-# **Check yourself**
+# ## Check yourself
 #
-# 1. A worker holds 100 examples. How many messages does an epoch with `batch_size=10`
-#    cost to make and free the batches? And with `batch_size=50`?
+# **1.** A worker holds 100 examples. How many messages does an epoch with
+# `batch_size=10` cost to make and free the batches? And with `batch_size=50`?
 #
-#    <details><summary>Answer</summary>10 batches of two operations and two deletes:
-#    40 requests (each with its reply). With batches of 50: 2 batches, 8 requests. The
-#    number of examples in a batch does not change the number of messages.</details>
+# <details><summary>Answer</summary>
 #
-# 2. Why can't a `FederatedDataLoader` apply a transform to each batch on the worker?
+# 10 batches of two operations and two deletes: 40 requests (each with its reply). With
+# batches of 50: 2 batches, 8 requests. The number of examples in a batch does not change
+# the number of messages.
 #
-#    <details><summary>Answer</summary>The transform is Python code, and workers only
-#    run the torch operations on their allowlist: fedlab never sends code. Transform the
-#    data before federating them.</details>
+# </details>
 #
-# 3. Why does one `optim.SGD(model.parameters(), lr=0.1)` work for all the workers, but
-#    one `optim.Adam` does not?
+# **2.** Why can't a `FederatedDataLoader` apply a transform to each batch on the worker?
 #
-#    <details><summary>Answer</summary>Plain SGD keeps no state: a step only reads the
-#    gradient next to each parameter. Adam keeps running averages, stored where the
-#    parameter was when it stepped; they cannot follow the model to another worker, so
-#    each worker needs its own optimizer (Optims).</details>
+# <details><summary>Answer</summary>
+#
+# The transform is Python code, and workers only run the torch operations on their
+# allowlist: fedlab never sends code. Transform the data before federating them.
+#
+# </details>
+#
+# **3.** Why does one `optim.SGD(model.parameters(), lr=0.1)` work for all the workers,
+# but one `optim.Adam` does not?
+#
+# <details><summary>Answer</summary>
+#
+# Plain SGD keeps no state: a step only reads the gradient next to each parameter. Adam
+# keeps running averages, stored where the parameter was when it stepped; they cannot
+# follow the model to another worker, so each worker needs its own optimizer (`Optims`).
+#
+# </details>
+#
+# **Graded exercise:** [exercise 3, federated learning](../exercises/03-federated.ipynb)
+# trains a model on several workers' data.
 #
 # ## What to try next
 #
@@ -374,4 +399,5 @@ check_practice(test_loader, correct)
 #   (lesson 12's `aggregate`). Is it better or worse than visiting the workers in turn?
 # - Federate the training digits over four workers. How many digits does each get, and
 #   how many batches does an epoch have?
-# - Back to the [course index](00-index.ipynb); graded exercises are in `exercises/`.
+# - Send `classifier` to alice too, and call both pointers on their workers' batches.
+# - Back to the [course index](00-index.ipynb).
