@@ -118,7 +118,10 @@ class Session:
                 if self.trust_marks:
                     self.recorder.mark(str(request[1]))
                 return channel.encode(("ok",))
-            if what == "check" and len(request) == 2 and self.trust_marks:
+            if what == "check" and len(request) == 2:
+                if not self.trust_marks:  # under fedlab grade: the grade comes at the end
+                    note = "fedlab grade checks this notebook once all its cells have run"
+                    return channel.encode(Report(self.exercise.name, [], note).to_dict())
                 report = self.exercise.grade(claims.load_all(request[1]), self.recorder)
                 return channel.encode(report.to_dict())
         raise ValueError(f"the grader's workers do not answer {what!r}")
