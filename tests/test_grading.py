@@ -34,14 +34,16 @@ def test_privacy_failure_names_the_message():
 def test_privacy_fails_closed_without_a_recording():
     """Deleting start(...) from the first cell must not make the privacy checks pass."""
     nb = variants.submission("linear-model")
-    nb.cells[1].source = nb.cells[1].source.replace('start("linear-model")', "sy.reset()")
+    nb.cells[1].source = nb.cells[1].source.replace(
+        'bob = start("linear-model")', 'sy.reset()\nbob = sy.VirtualWorker(hook, id="bob")'
+    )
     ns = variants.run_in_process(nb)
     report = check("linear-model", namespace=ns)
     by_name = {r.name: r for r in report.results}
     assert not by_name["the weights were updated on bob"].passed
     assert "not recording" in by_name["the weights were updated on bob"].message
     assert not by_name["the training data and targets never left bob"].passed
-    assert by_name["mean squared error below 0.05"].passed  # what it earns, it keeps
+    assert by_name["weights and bias live on bob"].passed  # what it earns, it keeps
 
 
 def test_check_runs_any_number_of_times_and_in_any_order():
@@ -82,8 +84,8 @@ def test_unknown_exercise_is_a_clear_error():
 
 def test_recorded_tensor_is_a_copy():
     hook = sy.TorchHook(torch)
-    rec = start("linear-model")
-    bob = sy.VirtualWorker(hook, id="bob")
+    bob = start("linear-model")
+    rec = recorder.current()
     fetched = torch.tensor([1.0, 2]).send(bob).get()
     fetched.add_(100)  # the student changes the fetched tensor in place afterwards
     assert any(same_values(e.tensor, torch.tensor([1.0, 2])) for e in rec.log if e.sender == "bob")
@@ -129,7 +131,7 @@ def test_table_labels_tell_same_named_submissions_apart(tmp_path):
 
 # Plans (exercise 7): each known-wrong step loses exactly its criterion; other ways of
 # writing a correct step (a manual update, a five-step plan) earn full marks.
-ON_BOB = "w and b equal 20 steps of train_step in plain torch, bit for bit"
+ON_BOB = "w and b are bob's, trained by 20 steps of train_step"
 ONE_MESSAGE = "each training call was one plan message to the data's worker"
 ROUND = "model holds the average of one round on bob, alice and carol"
 LATER = ("the data never left bob, alice or carol", "nothing is left behind on the workers")
@@ -193,7 +195,7 @@ def test_plans_variant_loses_exactly_its_criterion(name):
 def test_plans_check_says_what_is_wrong_with_the_step():
     _, report = _plans({1: lambda ref: ref.replace("range(20)", "range(19)")})
     assert (
-        "those of 19 steps, not 20" in next(r for r in report.results if r.name == ON_BOB).message
+        "took 19 training steps on bob, not 20" in next(r for r in report.results if r.name == ON_BOB).message
     )
     _, report = _plans({0: lambda ref: ref.replace("lr=0.1", "lr=0.01")})
     message = next(r for r in report.results if r.name == ON_BOB).message

@@ -100,8 +100,10 @@ def _trajectory(ctx: Context, pair: tuple[Transfer, ...], where: str, what: str,
 
 def _trained(ctx: Context, t: Transfer, where: str, what: str, steps: int, own: set) -> None:
     planned, by_ops, _ = training_steps(t.obj)
-    if planned + by_ops != steps:
-        raise Failed(f"{what} took {planned + by_ops} training steps on {where}, not {steps}")
+    done = planned + by_ops
+    if done != steps:
+        unit = "step" if done == 1 else "steps"
+        raise Failed(f"{what} took {done} training {unit} on {where}, not {steps}")
     missing = {f"{where}'s x", f"{where}'s y"} - t.obj.private
     if missing:
         raise Failed(f"{what} was never trained on {sorted(missing)[0]}")
