@@ -83,7 +83,7 @@ def test_unknown_exercise_is_a_clear_error():
 
 
 def test_recorded_tensor_is_a_copy():
-    hook = sy.TorchHook(torch)
+    sy.TorchHook(torch)
     bob = start("linear-model")
     rec = recorder.current()
     fetched = torch.tensor([1.0, 2]).send(bob).get()
@@ -195,7 +195,8 @@ def test_plans_variant_loses_exactly_its_criterion(name):
 def test_plans_check_says_what_is_wrong_with_the_step():
     _, report = _plans({1: lambda ref: ref.replace("range(20)", "range(19)")})
     assert (
-        "took 19 training steps on bob, not 20" in next(r for r in report.results if r.name == ON_BOB).message
+        "took 19 training steps on bob, not 20"
+        in next(r for r in report.results if r.name == ON_BOB).message
     )
     _, report = _plans({0: lambda ref: ref.replace("lr=0.1", "lr=0.01")})
     message = next(r for r in report.results if r.name == ON_BOB).message

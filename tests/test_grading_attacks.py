@@ -55,7 +55,7 @@ def test_every_attack_scores_exactly_what_it_earned(graded):
 
 def test_no_notebook_could_rewrite_another(graded):
     """The rewriting notebook ran in a confined copy: every original is as it was."""
-    _, _, by_file, before = graded
+    before = graded[3]
     for path, data in before.items():
         assert path.read_bytes() == data, f"{path} was changed"
 

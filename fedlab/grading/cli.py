@@ -31,15 +31,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``fedlab grade``."""
     parser.add_argument("submissions", nargs="+", type=Path,
                         help="notebooks, or folders searched for *.ipynb")  # fmt: skip
-    parser.add_argument("--exercise", help="grade every notebook as this exercise "
-                        "(default: from the file or folder name, never from the notebook)")  # fmt: skip
+    parser.add_argument("--exercise", help="grade every notebook as this exercise (default: "
+                        "from the file or folder name, never from the notebook)")  # fmt: skip
     parser.add_argument("--json", type=Path, help="write Gradescope-format results here")
     parser.add_argument("--csv", type=Path, help="write one row per submission here")
     parser.add_argument("-j", "--jobs", type=int, default=1, help="grade N notebooks at once")
     parser.add_argument("--timeout", type=float, default=120.0,
                         help="seconds each notebook's cells may run (default 120)")  # fmt: skip
-    parser.add_argument("--no-sandbox", action="store_true",
-                        help="do not confine kernels with Landlock (for systems without it)")
+    parser.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="do not confine kernels with Landlock (for systems without it)",
+    )
 
 
 def check_output(path: Path | None) -> None:
@@ -186,8 +189,8 @@ def run(args: argparse.Namespace) -> int:
                 try:
                     results[sub.path] = future.result()
                 except Exception as e:  # a bug of ours must not lose the other results
-                    results[sub.path] = runner.failed(sub.path, sub.exercise,
-                                                      f"the grader failed: {type(e).__name__}: {e}")  # fmt: skip
+                    error = f"the grader failed: {type(e).__name__}: {e}"
+                    results[sub.path] = runner.failed(sub.path, sub.exercise, error)
                 bar.update(1)
                 bar.set_postfix_str(", ".join(label[str(s.path)] for s in running) or "done")
     finally:

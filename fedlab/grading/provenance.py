@@ -305,8 +305,10 @@ class Tracker:
         msg = req.msg
         inputs = tuple((req.receiver, r.id) for r in _refs(msg.inputs))
         steps = plan_steps(msg)
-        flow = _PlanFlow([self.origins(k) for k in inputs],
-                         [self.objects[k].grad if k in self.objects else True for k in inputs])
+        flow = _PlanFlow(
+            [self.origins(k) for k in inputs],
+            [self.objects[k].grad if k in self.objects else True for k in inputs],
+        )
         for s in steps:
             flow.step(s)
         trainings = sum(1 for s in steps if not isinstance(s, torch.Tensor)

@@ -117,7 +117,9 @@ class Recorder:
             if (not self.workers or w.id in self.workers) and isinstance(
                 vars(w).get("_objects"), dict
             ):
-                stores[w.id] = {k: " ".join(worker.describe(v)) for k, v in sorted(w._objects.items())}
+                stores[w.id] = {
+                    k: " ".join(worker.describe(v)) for k, v in sorted(w._objects.items())
+                }
         snap = Snapshot(label, stores)
         self.marks[label] = snap
         return snap

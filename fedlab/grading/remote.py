@@ -80,7 +80,12 @@ class Session:
 
     def __init__(self, address: str, token: str, exercise: str, reads: tuple[str, ...]) -> None:
         host, port = address.rsplit(":", 1)
-        self.address, self.token, self.exercise, self.reads = (host, int(port)), token, exercise, reads
+        self.address, self.token, self.exercise, self.reads = (
+            (host, int(port)),
+            token,
+            exercise,
+            reads,
+        )
         self.lock = threading.RLock()
         self._local = threading.local()
         self._pending: list[tuple[str, bytes]] = []  # deletes from GC during a call
@@ -96,7 +101,9 @@ class Session:
         try:
             sock = socket.create_connection(self.address, timeout=60)
         except OSError as e:
-            raise WorkerDiedError(f"cannot reach the grader's workers at {self.address}: {e}") from None
+            raise WorkerDiedError(
+                f"cannot reach the grader's workers at {self.address}: {e}"
+            ) from None
         sock.settimeout(None)
         reply = channel.call(sock, ("hello", self.token, role))
         if reply != ("ok",):

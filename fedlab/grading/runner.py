@@ -155,10 +155,8 @@ def _errors(cell: Any, index: int) -> list[str]:
 
 def failed(path: Path, exercise: str | None, error: str, seconds: float = 0.0) -> dict[str, Any]:
     """The result of a submission that could not be graded (every criterion fails)."""
-    if exercise in EXERCISES:
-        report = EXERCISES[exercise].grade({}, None)
-    else:
-        report = Report("unknown", [])
+    known = exercise in EXERCISES
+    report = EXERCISES[exercise].grade({}, None) if known else Report("unknown", [])
     report.error = error
     return {"file": str(path), "report": report.to_dict(), "seconds": round(seconds, 1)}
 
@@ -185,13 +183,13 @@ class Grader:
     def grade(self, sub: Submission, timeout: float) -> dict[str, Any]:
         """Run and grade one submission; never raises for a student's mistake."""
         started = time.monotonic()
-        if sub.exercise is None:
-            return failed(sub.path, None, f"not a gradable notebook: {sub.problem}")
         try:
             import nbformat
 
             nb = nbformat.reads(sub.data.decode("utf-8"), as_version=4)
             nbformat.validate(nb)
+            if sub.exercise is None:
+                return failed(sub.path, None, f"not a gradable notebook: {sub.problem}")
             nb, given = submissions.restore(nb, submissions.source(sub.exercise, self.source))
         except Exception as e:
             error = f"not a gradable notebook: {type(e).__name__}: {' '.join(str(e).split())[:200]}"
@@ -233,8 +231,10 @@ class Grader:
         )  # fmt: skip
         if self.sandbox:
             env["FEDLAB_SANDBOX"] = str(folder)
-        km = KernelManager(kernel_name=KERNEL,
-                           kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(self.kernels)]))
+        km = KernelManager(
+            kernel_name=KERNEL,
+            kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(self.kernels)]),
+        )
         client = NotebookClient(
             nb, km=km, timeout=int(timeout), allow_errors=True, interrupt_on_timeout=False,
             shutdown_kernel="immediate", resources={"metadata": {"path": str(folder)}},
@@ -250,7 +250,9 @@ class Grader:
                         continue
                     left = deadline - time.monotonic()
                     if left <= 0:
-                        problems.append(f"timed out after {timeout:g} s: cells from {index} on never ran")
+                        problems.append(
+                            f"timed out after {timeout:g} s: cells from {index} on never ran"
+                        )
                         break
                     client.timeout = max(1, math.ceil(left))
                     try:
@@ -266,7 +268,9 @@ class Grader:
                 graded = server.command({"cmd": "grade"}, GRADE_TIMEOUT)
                 _stop(km)
         except Exception as e:  # the kernel died, or could not start
-            problems.append(f"the kernel failed: {type(e).__name__}: {' '.join(str(e).split())[:200]}")
+            problems.append(
+                f"the kernel failed: {type(e).__name__}: {' '.join(str(e).split())[:200]}"
+            )
         finally:
             log.close()
         if graded is None:

@@ -161,7 +161,11 @@ class Session:
             if isinstance(value, torch.Tensor):
                 out[k] = value.detach().clone()
             else:
-                out[k] = ("pointer", getattr(value, "location", "?"), getattr(value, "id_at_location", -1))
+                out[k] = (
+                    "pointer",
+                    getattr(value, "location", "?"),
+                    getattr(value, "id_at_location", -1),
+                )
         self._publish("store read", "me", name, 0, StoreRead(name), f"every object on {name}", ())
         self._publish("reply", name, "me", 0, m.Reply(out), "store", ())
         return out
@@ -177,7 +181,9 @@ class Session:
 
     def _publish(self, kind: str, sender: str, receiver: str, nbytes: int, payload: Any,
                  summary: str, ids: tuple) -> None:  # fmt: skip
-        events.bus.publish(events.MessageEvent(kind, sender, receiver, nbytes, summary, ids, payload))
+        events.bus.publish(
+            events.MessageEvent(kind, sender, receiver, nbytes, summary, ids, payload)
+        )
 
     # -- the grader's commands ------------------------------------------------------------
     def read_claims(self) -> tuple[dict[str, Any], str]:

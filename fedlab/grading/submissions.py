@@ -55,7 +55,9 @@ def identify(path: Path, pinned: str | None = None) -> str:
     """The exercise ``path`` answers: ``pinned``, else its file name, else a folder's name."""
     if pinned:
         if pinned not in EXERCISES:
-            raise InputError(f"--exercise {pinned}: there is no such exercise ({', '.join(EXERCISES)})")
+            raise InputError(
+                f"--exercise {pinned}: there is no such exercise ({', '.join(EXERCISES)})"
+            )
         return pinned
     guess = exercise_name(path)
     for known in EXERCISES:

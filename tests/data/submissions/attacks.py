@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 
 sys.path.insert(0, str(Path(__file__).parent))
-from variants import submission  # noqa: E402
+from variants import submission
 
 NOTHING = "pass"  # a solution cell where the student did no work
 
