@@ -220,3 +220,28 @@ def test_plans_check_reads_only_and_survives_cells_run_again():
         exec(nb.cells[index].source, ns)
     report = check("plans", namespace=ns)
     assert report.score == report.max_score == 6, repr(report)
+
+
+def test_exam_mode_workers_live_in_another_process_and_grade_there():
+    """start(name, exam=True): the server grades; a store read and a disguised leak count."""
+    from fedlab.grading import remote
+
+    nb = variants.submission("linear-model", {0: lambda ref: ref + "\nprint((data * 2).get() / 2)"})
+    nb.cells[1].source = nb.cells[1].source.replace(
+        'start("linear-model")', 'start("linear-model", exam=True)'
+    )
+    try:
+        ns = variants.run_in_process(nb)
+        assert ns["__errors__"] == []
+        assert isinstance(ns["bob"], remote.RemoteWorker)
+        assert "_objects" not in vars(ns["bob"])  # the store is not in this process
+        report = check("linear-model", namespace=ns)
+        failed = [r for r in report.results if not r.passed]
+        assert [r.name for r in failed] == ["the training data and targets never left bob"]
+        assert "derived from bob's data reached me" in failed[0].message
+    finally:
+        session = remote.current()
+        if session is not None:
+            session.close()
+        remote._session = None
+        remote._stop_server()
