@@ -38,33 +38,37 @@ def _run(attempt: str | None, monkeypatch) -> str:
     out = io.StringIO()
     with contextlib.redirect_stdout(out), pytest.warns(UserWarning, match="already hooked"):
         for cell in code:
-            if cell.startswith("test_loader = None") and attempt is not None:
+            if cell.startswith("test_loader = ...") and attempt is not None:
                 cell = attempt
-            if cell.startswith("def check_practice"):
+            checking = "practice.check(" in cell
+            if checking:
+                cell = cell.replace('practice.check("', 'print(practice.check("') + ")"
                 out.truncate(0)
                 out.seek(0)
             exec(compile(cell, "<lesson cell>", "exec"), ns)
-    return out.getvalue().strip()
+            if checking:
+                return out.getvalue().strip()
+    raise AssertionError("the lesson has no practice check")
 
 
 @pytest.mark.slow
 def test_the_solution_passes_the_check(monkeypatch):
     _, solution = _cells()
-    assert re.fullmatch(
-        r"Well done: \d+ of 150 right, and no digit left its worker\.", _run(solution, monkeypatch)
-    )
+    words = _run(solution, monkeypatch)
+    assert re.search(r"✓ \d+ of 150 right, the same count as here", words)
+    assert words.endswith("Well done: every step is right.")
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("change", "feedback"),
     [
-        (None, "Not yet: set test_loader and correct"),
-        (("batch_size=50", "batch_size=40"), "Use batch_size=50"),
-        (("correct += count.get().item()", "correct += count.get().item() + 1"), "You counted"),
-        (("correct += count.get().item()", "correct += count.get()"), "plain number"),
-        (("(bob, alice, carol)", "(alice, bob, carol)"), "bob, alice and carol"),
-        (("del data, target, count", "model.send(carol)"), "The model is still on carol"),
+        (None, "`test_loader` is still `...`"),
+        (("batch_size=50", "batch_size=40"), "✗ batches of 50"),
+        (("correct += count.get().item()", "correct += count.get().item() + 1"), "you counted"),
+        (("correct += count.get().item()", "correct += count.get()"), "✗ `correct` is a plain"),
+        (("(bob, alice, carol)", "(alice, bob, carol)"), "✗ the test set is on bob, alice"),
+        (("del data, target, count", "model.send(carol)"), "✗ the model is back here"),
     ],
 )
 def test_other_answers_get_friendly_feedback(monkeypatch, change, feedback):

@@ -9,7 +9,7 @@ import torch
 
 import fedlab as sy
 from fedlab.grading import EXERCISES, Report, Result, check, recorder, start
-from fedlab.grading.criteria import carriers, same_values
+from fedlab.grading.criteria import same_values
 
 pytestmark = pytest.mark.filterwarnings("ignore:torch is already hooked")
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,14 +34,16 @@ def test_privacy_failure_names_the_message():
 def test_privacy_fails_closed_without_a_recording():
     """Deleting start(...) from the first cell must not make the privacy checks pass."""
     nb = variants.submission("linear-model")
-    nb.cells[1].source = nb.cells[1].source.replace('start("linear-model")', "sy.reset()")
+    nb.cells[1].source = nb.cells[1].source.replace(
+        'bob = start("linear-model")', 'sy.reset()\nbob = sy.VirtualWorker(hook, id="bob")'
+    )
     ns = variants.run_in_process(nb)
     report = check("linear-model", namespace=ns)
     by_name = {r.name: r for r in report.results}
     assert not by_name["the weights were updated on bob"].passed
     assert "not recording" in by_name["the weights were updated on bob"].message
     assert not by_name["the training data and targets never left bob"].passed
-    assert by_name["mean squared error below 0.05"].passed  # what it earns, it keeps
+    assert by_name["weights and bias live on bob"].passed  # what it earns, it keeps
 
 
 def test_check_runs_any_number_of_times_and_in_any_order():
@@ -80,26 +82,10 @@ def test_unknown_exercise_is_a_clear_error():
         check("no-such-exercise", namespace={})
 
 
-def test_carriers_ignores_messages_inside_one_worker_and_compares_values():
-    secret = torch.tensor([[1.0, 2], [3, 4]])
-    assert same_values(secret, torch.tensor([1, 2, 3, 4]))  # any shape or dtype
-    assert not same_values(secret, secret + 1e-3)
-    hook = sy.TorchHook(torch)
-    rec = start("linear-model")
-    bob = sy.VirtualWorker(hook, id="bob")
-    x = secret.send(bob)
-    y = (x * 1).get()  # a copy of the secret comes back: that is a leak
-    assert torch.equal(y, secret)
-    found = carriers(rec.log, {"the secret": secret}, sender="bob")
-    assert len(found) == 1 and "reply to a fetch" in found[0]
-    assert len(carriers(rec.log, {"the secret": secret}, sender="me")) == 1  # the send
-    assert len(carriers(rec.log, {"the secret": secret}, receiver="bob")) == 1  # the send
-
-
 def test_recorded_tensor_is_a_copy():
-    hook = sy.TorchHook(torch)
-    rec = start("linear-model")
-    bob = sy.VirtualWorker(hook, id="bob")
+    sy.TorchHook(torch)
+    bob = start("linear-model")
+    rec = recorder.current()
     fetched = torch.tensor([1.0, 2]).send(bob).get()
     fetched.add_(100)  # the student changes the fetched tensor in place afterwards
     assert any(same_values(e.tensor, torch.tensor([1.0, 2])) for e in rec.log if e.sender == "bob")
@@ -145,7 +131,7 @@ def test_table_labels_tell_same_named_submissions_apart(tmp_path):
 
 # Plans (exercise 7): each known-wrong step loses exactly its criterion; other ways of
 # writing a correct step (a manual update, a five-step plan) earn full marks.
-ON_BOB = "w and b equal 20 steps of train_step in plain torch, bit for bit"
+ON_BOB = "w and b are bob's, trained by 20 steps of train_step"
 ONE_MESSAGE = "each training call was one plan message to the data's worker"
 ROUND = "model holds the average of one round on bob, alice and carol"
 LATER = ("the data never left bob, alice or carol", "nothing is left behind on the workers")
@@ -209,7 +195,8 @@ def test_plans_variant_loses_exactly_its_criterion(name):
 def test_plans_check_says_what_is_wrong_with_the_step():
     _, report = _plans({1: lambda ref: ref.replace("range(20)", "range(19)")})
     assert (
-        "those of 19 steps, not 20" in next(r for r in report.results if r.name == ON_BOB).message
+        "took 19 training steps on bob, not 20"
+        in next(r for r in report.results if r.name == ON_BOB).message
     )
     _, report = _plans({0: lambda ref: ref.replace("lr=0.1", "lr=0.01")})
     message = next(r for r in report.results if r.name == ON_BOB).message
@@ -233,3 +220,33 @@ def test_plans_check_reads_only_and_survives_cells_run_again():
         exec(nb.cells[index].source, ns)
     report = check("plans", namespace=ns)
     assert report.score == report.max_score == 6, repr(report)
+
+
+def test_exam_mode_workers_live_in_another_process_and_grade_there():
+    """start(name, exam=True): the server grades; a store read and a disguised leak count."""
+    from fedlab.grading import remote
+
+    nb = variants.submission("linear-model", {0: lambda ref: ref + "\nprint((data * 2).get() / 2)"})
+    nb.cells[1].source = nb.cells[1].source.replace(
+        'start("linear-model")', 'start("linear-model", exam=True)'
+    )
+    try:
+        ns = variants.run_in_process(nb)
+        assert ns["__errors__"] == []
+        assert isinstance(ns["bob"], remote.RemoteWorker)
+        assert "_objects" not in vars(ns["bob"])  # the store is not in this process
+        report = check("linear-model", namespace=ns)
+        failed = [r for r in report.results if not r.passed]
+        assert [r.name for r in failed] == ["the training data and targets never left bob"]
+        assert "derived from bob's data reached me" in failed[0].message
+    finally:
+        session = remote.current()
+        if session is not None:
+            session.close()
+        remote._session = None
+        remote._stop_server()
+        from fedlab import registry
+
+        for name in ("bob", "alice"):  # (later tests meet in-process workers of these names)
+            if isinstance(registry._workers.get(name), remote.RemoteWorker):
+                del registry._workers[name]

@@ -1,9 +1,12 @@
-"""``fedlab grade SUBMISSIONS...``: grade many notebooks, each in a fresh kernel, in parallel.
+"""``fedlab grade SUBMISSIONS...``: grade many notebooks, each in its own confined kernel.
 
-Each submission runs in its own process (``python -m fedlab.grading.runner``), so a
-submission that hangs, crashes or is not even JSON never stops the others. The
-results print as a table per exercise; ``--json`` writes Gradescope's results format
-and ``--csv`` one row per submission.
+Every path is checked, every notebook read and every output file checked before the first
+notebook runs: a missing path, a folder without notebooks, or an output path that cannot
+be written is an error (exit status 2) that costs no grading time. Each submission then
+runs in its own kernel with its workers in a process the grader owns
+(``fedlab.grading.runner``); a submission that hangs, crashes or is not even JSON never
+stops the others. The results print as a table per exercise; ``--json`` writes
+Gradescope's results format and ``--csv`` one row per submission.
 """
 
 from __future__ import annotations
@@ -12,77 +15,46 @@ import argparse
 import csv
 import json
 import os
-import subprocess
 import sys
+import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
 from fedlab.grading.exercises import EXERCISES
 from fedlab.grading.report import Report
-from fedlab.grading.runner import load, unreadable
-
-GRACE = 120  # seconds on top of --timeout for the kernel's start and the checks
+from fedlab.grading.submissions import InputError, Submission, read_all
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``fedlab grade``."""
     parser.add_argument("submissions", nargs="+", type=Path,
                         help="notebooks, or folders searched for *.ipynb")  # fmt: skip
+    parser.add_argument("--exercise", help="grade every notebook as this exercise (default: "
+                        "from the file or folder name, never from the notebook)")  # fmt: skip
     parser.add_argument("--json", type=Path, help="write Gradescope-format results here")
     parser.add_argument("--csv", type=Path, help="write one row per submission here")
     parser.add_argument("-j", "--jobs", type=int, default=1, help="grade N notebooks at once")
     parser.add_argument("--timeout", type=float, default=120.0,
                         help="seconds each notebook's cells may run (default 120)")  # fmt: skip
+    parser.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="do not confine kernels with Landlock (for systems without it)",
+    )
 
 
-def find_notebooks(paths: list[Path]) -> list[Path]:
-    """The notebooks named, with folders expanded (checkpoints skipped), in a stable order."""
-    found: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            found += sorted(q for q in p.rglob("*.ipynb") if ".ipynb_checkpoints" not in q.parts)
-        else:
-            found.append(p)
-    return list(dict.fromkeys(found))
-
-
-def grade_one(path: Path, timeout: float) -> dict[str, Any]:
-    """Grade one notebook in a child process; a crash or hang becomes a reported error."""
-    try:
-        load(path)  # a file that is not a notebook of a known exercise needs no kernel
-    except Exception as e:
-        return unreadable(path, e)
-    cmd = [sys.executable, "-m", "fedlab.grading.runner", str(path), "--timeout", str(timeout)]
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + GRACE)
-        lines = done.stdout.strip().splitlines()
-        if done.returncode == 0 and lines:
-            return json.loads(lines[-1])
-        error = f"the grader crashed: {(done.stderr.strip().splitlines() or ['?'])[-1]}"
-    except subprocess.TimeoutExpired:
-        error = f"killed after {timeout + GRACE:g} s"
-    except Exception as e:
-        error = f"the grader failed: {type(e).__name__}: {e}"
-    return {"file": str(path), "report": Report("unknown", [], error).to_dict(), "seconds": 0.0}
-
-
-class Progress:
-    """A one-line progress bar on stderr (plain text: no extra dependency)."""
-
-    def __init__(self, total: int) -> None:
-        self.total, self.done = total, 0
-        self.tty = sys.stderr.isatty()
-
-    def step(self, label: str) -> None:
-        """Count one finished submission."""
-        self.done += 1
-        filled = round(20 * self.done / self.total)
-        line = f"grading [{'#' * filled}{'.' * (20 - filled)}] {self.done}/{self.total} {label}"
-        print(("\r" + line[:100].ljust(100)) if self.tty else line, end="" if self.tty else "\n",
-              file=sys.stderr, flush=True)  # fmt: skip
-        if self.tty and self.done == self.total:
-            print(file=sys.stderr)
+def check_output(path: Path | None) -> None:
+    """Fail now, not after grading, if ``path`` cannot be written."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise InputError(f"{path} is a folder: give a file name for the results")
+    if not path.parent.is_dir():
+        raise InputError(f"{path}: the folder {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise InputError(f"{path}: cannot write there")
 
 
 def labels(files: list[str]) -> dict[str, str]:
@@ -96,6 +68,11 @@ def labels(files: list[str]) -> dict[str, str]:
         return {files[0]: paths[0].name}
     common = Path(os.path.commonpath([p.parent for p in paths]))
     return {f: p.relative_to(common).as_posix() for f, p in zip(files, paths)}
+
+
+def _indent(text: str, prefix: str) -> list[str]:
+    """``text`` as lines under a table row, each line indented (errors may be multi-line)."""
+    return [prefix + line for line in text.splitlines() if line.strip()]
 
 
 def table(results: list[dict[str, Any]]) -> str:
@@ -119,7 +96,7 @@ def table(results: list[dict[str, Any]]) -> str:
             cells = "".join(f"{f'{x.score}/{x.points}':>6}" for x in rep.results)
             out.append(f"  {label[file]:<{width}}{cells}{f'{rep.score}/{rep.max_score}':>8}")
             if rep.error:
-                out.append(f"      {rep.error}")
+                out += _indent(rep.error, "      ")
         out.append("")
     return "\n".join(out)
 
@@ -133,15 +110,25 @@ def gradescope(result: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file beside it (all or nothing)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
 def write_json(path: Path, results: list[dict[str, Any]]) -> None:
     """One submission: exactly Gradescope's object. Several: ``{"submissions": [object...]}``."""
     objects = [gradescope(r) for r in results]
     data = objects[0] if len(objects) == 1 else {"submissions": objects}
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    _write(path, json.dumps(data, indent=2) + "\n")
 
 
 def write_csv(path: Path, results: list[dict[str, Any]]) -> None:
     """One row per submission; a column per criterion of every exercise that appears."""
+    import io
+
     reports = [(r["file"], Report.from_dict(r["report"])) for r in results]
     columns: list[str] = []
     for _, rep in reports:
@@ -149,32 +136,77 @@ def write_csv(path: Path, results: list[dict[str, Any]]) -> None:
             key = f"{rep.exercise}: {x.name}"
             if key not in columns:
                 columns.append(key)
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["file", "exercise", "score", "max_score", *columns, "error"])
-        for file, rep in reports:
-            scores = {f"{rep.exercise}: {x.name}": x.score for x in rep.results}
-            row = [file, rep.exercise, rep.score, rep.max_score]
-            writer.writerow(row + [scores.get(c, "") for c in columns] + [rep.error])
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["file", "exercise", "score", "max_score", *columns, "error"])
+    for file, rep in reports:
+        scores = {f"{rep.exercise}: {x.name}": x.score for x in rep.results}
+        row = [file, rep.exercise, rep.score, rep.max_score]
+        writer.writerow(row + [scores.get(c, "") for c in columns] + [rep.error])
+    _write(path, buf.getvalue())
+
+
+def _progress(total: int) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="grading", unit="notebook", file=sys.stderr, dynamic_ncols=True,
+                bar_format="{desc} {percentage:3.0f}%|{bar:20}| {n_fmt}/{total_fmt} "
+                "[{elapsed}<{remaining}] {postfix}")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
     """Grade every submission, print the table, write the files asked for."""
-    notebooks = find_notebooks(args.submissions)
-    if not notebooks:
-        print("fedlab grade: no notebooks found in the paths given", file=sys.stderr)
+    from fedlab.grading import runner
+
+    try:
+        subs = read_all(args.submissions, args.exercise)
+        check_output(args.json)
+        check_output(args.csv)
+    except InputError as e:
+        print(f"fedlab grade: {e}", file=sys.stderr)
         return 2
-    progress = Progress(len(notebooks))
+    label = labels([str(s.path) for s in subs])
+    grader = runner.Grader(max(1, args.jobs), sandbox=not args.no_sandbox)
+    grader.others = {s.path.resolve() for s in subs}
+    runner.become_subreaper()
     results: dict[Path, dict[str, Any]] = {}
-    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        futures = {pool.submit(grade_one, nb, args.timeout): nb for nb in notebooks}
-        for future in as_completed(futures):
-            results[futures[future]] = future.result()
-            progress.step(futures[future].name)
-    ordered = [results[nb] for nb in notebooks]
+    bar = _progress(len(subs))
+    running: dict[Submission, float] = {}
+
+    def one(sub: Submission) -> dict[str, Any]:
+        running[sub] = time.monotonic()
+        bar.set_postfix_str(", ".join(label[str(s.path)] for s in running), refresh=True)
+        try:
+            return grader.grade(sub, args.timeout)
+        finally:
+            running.pop(sub, None)
+
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            futures = {pool.submit(one, s): s for s in subs}
+            for future in as_completed(futures):
+                sub = futures[future]
+                try:
+                    results[sub.path] = future.result()
+                except Exception as e:  # a bug of ours must not lose the other results
+                    error = f"the grader failed: {type(e).__name__}: {e}"
+                    results[sub.path] = runner.failed(sub.path, sub.exercise, error)
+                bar.update(1)
+                bar.set_postfix_str(", ".join(label[str(s.path)] for s in running) or "done")
+    finally:
+        bar.close()
+        grader.close()
+        runner.sweep(set())
+        runner.become_subreaper(False)
+    ordered = [results[s.path] for s in subs]
     print(table(ordered))
-    if args.json:
-        write_json(args.json, ordered)
-    if args.csv:
-        write_csv(args.csv, ordered)
-    return 0
+    code = 0
+    for path, write in ((args.json, write_json), (args.csv, write_csv)):
+        if path is None:
+            continue
+        try:
+            write(path, ordered)
+        except OSError as e:
+            print(f"fedlab grade: could not write {path}: {e}", file=sys.stderr)
+            code = 1
+    return code

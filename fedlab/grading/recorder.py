@@ -1,19 +1,24 @@
-"""The message log an exercise is graded on: a subscriber that keeps what the checks need.
+"""The message log an exercise is graded on, and the provenance of every object in it.
 
-``start(name)`` (the first, given cell of every exercise) empties the workers and begins
-a fresh log. The log keeps, for each message, who sent it to whom, its kind, the kind
-of the request it answers, and a *copy* of any tensor it carried: a student may change
-a fetched tensor in place later, and the privacy checks compare the values that travelled.
+``start(name)`` (the first, given cell of every exercise) makes the exercise's workers and
+begins a fresh log. In a lesson the workers live in the notebook's process and the log is
+fed by ``fedlab.events``; under ``fedlab grade`` (and in exam mode) they live in a process
+the grader owns (``fedlab.grading.server``), which keeps the log there. The log keeps, for
+each message, who sent it to whom, its kind, the kind of the request it answers and a
+*copy* of any tensor it carried, and feeds a ``provenance.Tracker``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from fedlab import events, registry
+from fedlab.grading import channel
+from fedlab.grading.provenance import Tracker
 
 
 @dataclass(frozen=True)
@@ -38,96 +43,107 @@ class Entry:
 
 @dataclass
 class Snapshot:
-    """The stores of every in-process worker at a ``mark``: worker id -> {object id: summary}."""
+    """The stores of the exercise's workers at a ``mark``: worker id -> {object id: summary}."""
 
     label: str
     stores: dict[str, dict[int, str]]
 
 
 class Recorder:
-    """Collects the log of one exercise from ``sy.subscribe`` events until ``close()``."""
+    """Collects the log of one exercise, from events, until ``close()``."""
 
-    def __init__(self, exercise: str) -> None:
+    def __init__(
+        self,
+        exercise: str,
+        private: Callable[[str, torch.Tensor], str | None] | None = None,
+        workers: tuple[str, ...] = (),
+        subscribe: bool = True,
+    ) -> None:
         self.exercise = exercise
+        self.workers = workers
         self.log: list[Entry] = []
         self.deleted: list[events.ObjectDeleted] = []
         self.cleared: list[events.StoreCleared] = []
         self.marks: dict[str, Snapshot] = {}
-        # Tensors sent to a worker, by (worker, id): tells "computed there" from "sent there".
-        self.sent: dict[tuple[str, int], torch.Tensor] = {}
+        self.tracker = Tracker(private)
         self._open: list[Entry] = []  # requests waiting for their reply (messages nest)
-        self._sub = events.subscribe(self._on_event)
+        self._sub = events.subscribe(self.feed) if subscribe else None
 
     def close(self) -> None:
         """Stop recording (the log stays readable)."""
-        self._sub.close()
+        if self._sub is not None:
+            self._sub.close()
 
     @property
     def recording(self) -> bool:
         """True while this recorder receives events."""
-        return self._sub in events.bus.subscriptions
+        return self._sub is None or self._sub in events.bus.subscriptions
 
-    def _on_event(self, event: Any) -> None:
+    def feed(self, event: Any) -> None:
+        """Take one event (a message, a deletion, a cleared store)."""
         if isinstance(event, events.MessageEvent):
-            self._on_message(event)
+            self.message(event.kind, event.sender, event.receiver, event.payload, event.summary,
+                         tuple(event.ids))  # fmt: skip
         elif isinstance(event, events.ObjectDeleted):
             self.deleted.append(event)
         elif isinstance(event, events.StoreCleared):
             self.cleared.append(event)
 
-    def _on_message(self, e: events.MessageEvent) -> None:
-        payload = e.payload
-        value = getattr(payload, "value", None) if e.kind in ("reply", "error") else None
-        if e.kind == "send":
+    def message(self, kind: str, sender: str, receiver: str, payload: Any,
+                summary: str = "", ids: tuple[int, ...] = ()) -> Entry:  # fmt: skip
+        """Log one message (a request, or the reply to the innermost open request)."""
+        index = len(self.log)
+        value = getattr(payload, "value", None) if kind in ("reply", "error") else None
+        if kind == "send":
             value = getattr(payload, "obj", None)
         tensor = value.detach().clone() if isinstance(value, torch.Tensor) else None
         request = ""
-        if e.kind in ("reply", "error") and self._open:
-            opened = self._open.pop()
-            request = opened.kind
-            if opened.kind == "send" and opened.tensor is not None and isinstance(value, int):
-                self.sent[(opened.receiver, value)] = opened.tensor
-        op = getattr(payload, "op", "") if e.kind == "op" else ""
-        entry = Entry(len(self.log), e.kind, e.sender, e.receiver, e.summary, request, op,
-                      tensor, e.ids)  # fmt: skip
+        if kind in ("reply", "error"):
+            request = self._open.pop().kind if self._open else ""
+            self.tracker.reply(index, getattr(payload, "value", None), kind == "error")
+        else:
+            self.tracker.request(index, sender, receiver, payload)
+        op = str(getattr(payload, "op", "")) if kind == "op" else ""
+        entry = Entry(index, kind, sender, receiver, summary, request, op, tensor, ids)
         self.log.append(entry)
-        if e.kind not in ("reply", "error"):
+        if kind not in ("reply", "error"):
             self._open.append(entry)
+        return entry
 
     def mark(self, label: str) -> Snapshot:
-        """Remember what every in-process worker holds now, under ``label``."""
-        stores = {
-            w.id: {k: " ".join(events.describe(v)) for k, v in sorted(w.objects().items())}
-            for w in registry.all_workers()
-            if hasattr(w, "objects")
-        }
+        """Remember what the exercise's workers hold now, under ``label``."""
+        stores = {}
+        for w in registry.all_workers():
+            in_process = not (hasattr(w, "session") or hasattr(w, "actor"))
+            if (not self.workers or w.id in self.workers) and in_process:
+                stores[w.id] = {
+                    k: " ".join(events.describe(v)) for k, v in sorted(w.objects().items())
+                }
         snap = Snapshot(label, stores)
         self.marks[label] = snap
         return snap
 
 
+def kind_of(msg: Any) -> str:
+    """The log's kind for a message object."""
+    return channel.kind(msg)
+
+
 _current: Recorder | None = None
 
 
-def start(exercise: str) -> Recorder:
-    """Begin an exercise: empty every worker, restart ids, and record a fresh message log."""
+def begin(exercise: str, private: Callable | None, workers: tuple[str, ...]) -> Recorder:
+    """A fresh recorder for ``exercise`` in this process (the previous one stops)."""
     global _current
     if _current is not None:
         _current.close()
-    registry.reset()
-    _current = Recorder(exercise)
+    _current = Recorder(exercise, private, workers)
     return _current
 
 
 def current() -> Recorder | None:
-    """The recorder of the exercise in progress, if ``start`` ran."""
+    """The recorder of the exercise in progress here, if ``start`` ran in-process."""
     return _current
-
-
-def mark(label: str = "given") -> None:
-    """Snapshot the workers' stores (the given cells call this where a check needs it)."""
-    if _current is not None:
-        _current.mark(label)
 
 
 def stop() -> None:

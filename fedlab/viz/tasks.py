@@ -13,7 +13,7 @@ import torch
 
 from fedlab import registry
 from fedlab.pointer import record_of
-from fedlab.viz.practice import Namespace, Step, holds, local_tensor, location, peek, same, task
+from fedlab.viz.steps import Namespace, Step, holds, local_tensor, location, peek, same, task
 from fedlab.viz.trace import carries_tensor
 from fedlab.wrapper import is_pointer
 

@@ -9,14 +9,13 @@ from fedlab.grading.criteria import (
     Criterion,
     Exercise,
     Failed,
-    carriers,
+    Private,
     fetched_by_me,
+    is_pointer,
     location_of,
     same_values,
     sent_from_me,
-    value_of,
 )
-from fedlab.wrapper import is_pointer
 
 # -- 1. remote tensors ----------------------------------------------------------------
 X = torch.tensor([1.0, 2, 3, 4, 5])
@@ -74,6 +73,8 @@ REMOTE_TENSORS = Exercise(
                   "Every .send() stores one object; .get() takes it away. Did you send twice?",
                   requires=("both tensors come back with .get()",)),
     ),
+    workers=("bob", "alice"),
+    reads=("total",),
 )  # fmt: skip
 
 
@@ -91,6 +92,8 @@ def _prediction(ctx: Context) -> str:
     actual = _snapshot(ctx)
     guess = ctx.var("left_on_bob")
     try:
+        if isinstance(guess, (str, bytes)) or any(isinstance(i, bool) for i in guess):
+            raise TypeError
         ids = sorted({int(i) for i in guess})
     except (TypeError, ValueError):
         raise Failed("`left_on_bob` should be a set of ids, like {1, 4}") from None
@@ -134,11 +137,14 @@ GC_DETECTIVE = Exercise(
                   "Don't call clear_objects() or .get(): drop the references (del, clear a list).",
                   requires=("the leak is fixed: bob holds nothing",)),
     ),
+    workers=("bob",),
+    reads=("left_on_bob",),
 )  # fmt: skip
 
 
 # -- 5. pointer chains -------------------------------------------------------------------
 Z = torch.tensor([3.0, 1, 4, 1, 5])
+SECRET = "x's values"
 
 
 def _on_alice(ctx: Context) -> str:
@@ -147,18 +153,20 @@ def _on_alice(ctx: Context) -> str:
         raise Failed(f"`x` should be a pointer to alice, but it is a tensor on {location_of(x)}")
     if location_of(x) != "alice":
         raise Failed(f"`x` points to {location_of(x)}, not alice")
-    held = ctx.store("alice").get(x.child.id_at_location)
-    if is_pointer(held):
+    from fedlab.pointer import record_of
+
+    held = ctx.store("alice").get(x.id)
+    if record_of(held) is not None:
         raise Failed("alice holds only a pointer onward to bob: the data itself is not on alice")
-    if not same_values(value_of(x), Z):
+    if not same_values(ctx.value_of(x), Z):
         raise Failed("alice holds a tensor, but not x's values")
-    if not any(e.sender == "bob" and same_values(e.tensor, Z) for e in ctx.log):
+    if not any(t.frm == "bob" and SECRET in t.obj.private for t in ctx.transfers):
         raise Failed("the values on alice never left bob: were they typed in again?")
     return "x points to its values on alice, which came from bob"
 
 
 def _not_through_me(ctx: Context) -> str:
-    leaks = carriers(ctx.log, {"x's values": Z}, receiver="me")
+    leaks = ctx.leaks()
     if leaks:
         raise Failed(leaks[0])
     return "no message to me carried x's values"
@@ -188,4 +196,8 @@ POINTER_CHAINS = Exercise(
                   "A chain leaves a pointer in the middle; an extra copy stays until freed.",
                   requires=("x points to its values on alice",)),
     ),
+    workers=("bob", "alice"),
+    reads=("x",),
+    private=(Private(SECRET, "bob", Z),),
+    routes=(("bob", "alice"),),
 )  # fmt: skip
