@@ -76,3 +76,23 @@ def bob():
 def alice():
     """An in-process worker called alice."""
     return sy.VirtualWorker(hook, id="alice")
+
+
+@pytest.fixture
+def sandbox_undone() -> Iterator[None]:
+    """For a test that calls ``sy.create_sandbox``: afterwards, no worker keeps its data.
+
+    The sandbox's workers and data outlive a reset by design (the data are the workers'
+    own); the workers it made are removed and the others get their own data back, so that
+    no later test sees them.
+    """
+    from fedlab import registry
+
+    before = {w.id: list(w._data) for w in sy.all_workers()}
+    yield
+    for w in sy.all_workers():
+        if w.id in before:
+            w._data[:] = before[w.id]
+        else:
+            del registry._workers[w.id]
+    sy.reset()

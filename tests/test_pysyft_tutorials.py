@@ -567,8 +567,7 @@ def _check_part_07(ns: dict, printed: str, start: list[torch.Tensor]) -> None:
     assert same(params(ns["model"]), params(model))
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError, reason="needs sy.create_sandbox (lead)")
-def test_part_07_federated_learning_with_federated_dataset():
+def test_part_07_federated_learning_with_federated_dataset(sandbox_undone):
     start = {}
     ns, printed = run_cells(
         PART_07_SANDBOX + PART_07, after={3: lambda ns: start.update(p=params(ns["model"]))}
