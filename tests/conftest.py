@@ -79,12 +79,12 @@ def alice():
 
 
 @pytest.fixture
-def sandbox_undone() -> Iterator[None]:
-    """For a test that calls ``sy.create_sandbox``: afterwards, no worker keeps its data.
+def workers_undone() -> Iterator[None]:
+    """For a test that makes workers or gives them data (``sy.create_sandbox``, ``data=``).
 
-    The sandbox's workers and data outlive a reset by design (the data are the workers'
-    own); the workers it made are removed and the others get their own data back, so that
-    no later test sees them.
+    Workers and their own data outlive a reset by design; afterwards the workers the test
+    made are gone and the others hold the data they held before, so that no later test
+    sees them.
     """
     from fedlab import registry
 

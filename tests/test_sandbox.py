@@ -14,7 +14,7 @@ from sklearn import datasets
 
 import fedlab as sy
 
-pytestmark = pytest.mark.usefixtures("sandbox_undone")
+pytestmark = pytest.mark.usefixtures("workers_undone")
 
 NAMES = ["bob", "theo", "jason", "alice", "andy", "jon"]
 TAGS = {
