@@ -12,13 +12,11 @@ loss, and that the results equal the same code run in plain torch, bit for bit.
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import gc
 import io
 import re
 import warnings
-from typing import NamedTuple
 
 import pytest
 import torch
@@ -27,6 +25,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import fedlab as sy
 from fedlab.exceptions import PlanError
+from tests.support.tutorials import run_notebook
 
 
 def run_cells(cells: list[str], ns: dict | None = None, after: dict | None = None) -> tuple:
@@ -735,41 +734,6 @@ p = pointer_plan(x_ptr)
 p.get()
 """,
 ]
-
-
-class Cell(NamedTuple):
-    printed: str  # what the cell printed
-    shown: str | None  # the repr a notebook shows for its last line's value (None: nothing)
-    value: torch.Tensor | None  # that value, when it is a plain tensor (not a pointer)
-    sent: list[str]  # the kinds of the messages it sent (replies and deletes left out)
-
-
-def run_notebook(cells: list[str], ns: dict | None = None) -> tuple[dict, list[Cell]]:
-    """Run the cells one by one in one namespace, as a notebook does; returns each Cell.
-
-    A cell's last line, when it is an expression, is evaluated and shown as IPython shows
-    it (its repr, unless it is None); unlike IPython, no output history keeps it alive.
-    """
-    ns = {"__name__": "__tutorial__"} if ns is None else ns
-    out = []
-    for i, cell in enumerate(cells):
-        body = ast.parse(cell).body
-        last = body.pop() if body and isinstance(body[-1], ast.Expr) else None
-        printed, log = io.StringIO(), []
-        with warnings.catch_warnings(), contextlib.redirect_stdout(printed):
-            warnings.filterwarnings("ignore", "torch is already hooked")
-            with sy.subscribe(log.append):
-                exec(compile(ast.Module(body, []), f"<tutorial cell {i}>", "exec"), ns)
-                value = None
-                if last is not None:
-                    value = eval(compile(ast.Expression(last.value), f"<cell {i}>", "eval"), ns)
-        kinds = [e.kind for e in log if type(e) is sy.events.MessageEvent]
-        plain = isinstance(value, torch.Tensor) and not sy.is_pointer(value)
-        shown = None if value is None else repr(value)
-        out.append(Cell(printed.getvalue(), shown, value if plain else None,
-                        [k for k in kinds if k not in ("reply", "delete")]))  # fmt: skip
-        del value
-    return ns, out
 
 
 def _net_here(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
