@@ -11,6 +11,7 @@ from typing import Any
 from fedlab import exceptions
 from fedlab.events import subscribe
 from fedlab.federated import BaseDataset, FederatedDataLoader, FederatedDataset, Optims
+from fedlab.federated.sandbox import PrivateGridNetwork, create_sandbox
 from fedlab.hook import TorchHook
 from fedlab.pointer import MultiPointerTensor, PointerTensor, live_pointers
 from fedlab.registry import all_workers, get_worker, reset
@@ -28,12 +29,14 @@ __all__ = [
     "ParameterWrapper",
     "Plan",
     "PointerTensor",
+    "PrivateGridNetwork",
     "TorchHook",
     "VirtualWorker",
     "Wrapper",
     "all_workers",
     "check",
     "connect",
+    "create_sandbox",
     "draw",
     "exceptions",
     "explain",

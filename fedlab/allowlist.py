@@ -68,23 +68,6 @@ _EXTRA = "Tensor.__pow__ Tensor.__rtruediv__ Tensor.__itruediv__ Tensor.__ipow__
 Tensor.__neg__ Tensor.__pos__ Tensor.__abs__ torch.rand_like torch.randn_like torch.randint_like"
 # Attribute access travels as operations too (``w.grad``, ``w.data = ...``, ``w.T``).
 _GETTERS = "grad data T mT H mH real imag".split()
-_SETTERS = ("grad", "data", "requires_grad")
-
-
-def _zeroed(make: Callable) -> Callable:
-    """``make`` (an ``empty`` kind), giving zeros: never memory another tensor left behind."""
-
-    def zeros(*args, **kwargs):
-        return make(*args, **kwargs).zero_()
-
-    return zeros
-
-
-def _setter(attr: str) -> Callable:
-    def set_attribute(t: torch.Tensor, value: object) -> None:
-        setattr(t, attr, value)
-
-    return set_attribute
 
 
 def _build() -> dict[str, Callable]:
@@ -106,12 +89,13 @@ def _build() -> dict[str, Callable]:
         private = name.split(".")[-1].startswith("_") and not name.endswith("__")
         if not private and name not in EXCLUDED and not name.startswith(_EXCLUDED_PREFIXES):
             ops.setdefault(name, fn)
-    ops["Tensor.new_empty"] = _zeroed(torch.Tensor.new_empty)
-    ops["torch.empty_like"] = _zeroed(torch.empty_like)
+    # ``empty`` kinds give zeros: never memory that another tensor left behind.
+    ops["Tensor.new_empty"] = lambda t, *a, **k: torch.Tensor.new_empty(t, *a, **k).zero_()
+    ops["torch.empty_like"] = lambda t, *a, **k: torch.empty_like(t, *a, **k).zero_()
     for attr in _GETTERS:
         ops[f"Tensor.{attr}.__get__"] = getattr(torch.Tensor, attr).__get__
-    for attr in _SETTERS:
-        ops[f"Tensor.{attr}.__set__"] = _setter(attr)
+    for attr in ("grad", "data", "requires_grad"):
+        ops[f"Tensor.{attr}.__set__"] = lambda t, value, attr=attr: setattr(t, attr, value)
     return ops
 
 

@@ -47,8 +47,10 @@ class WorkerDiedError(FedlabError):
     """A worker process stopped answering."""
 
 
-class PlanError(FedlabError):
-    """A plan could not be built from its function, or was called with the wrong inputs."""
+class PlanError(FedlabError, RuntimeError):
+    """A plan could not be built from its function, or was called with the wrong inputs.
+
+    (A ``RuntimeError`` too, as PySyft raised for a plan sent before it was built.)"""
 
 
 class NotYoursError(FedlabError):

@@ -89,27 +89,14 @@ class _Writer:
 
     def __call__(self, v: Any) -> msgpack.ExtType:
         t = type(v)
-        if t is tuple:
-            return msgpack.ExtType(TUPLE, self.pack(list(v)))
         code = CODES.get(t)
-        if code is not None:
-            if t in _NUMBERS and type(v[0]) is int:  # (an object reference: a number)
+        if code is not None:  # a message or record; an object reference is one number
+            if t in _NUMBERS and type(v[0]) is int:
                 return msgpack.ExtType(_RECORD + code, v[0].to_bytes(8, "little", signed=True))
             return msgpack.ExtType(_RECORD + code, self.pack(self.fields(v)))
-        if t is torch.Tensor or t is torch.nn.Parameter:
-            return msgpack.ExtType(TENSOR, self.tensor(v))
-        if t is torch.Size:
-            return msgpack.ExtType(SIZE, self.pack(list(v)))
-        if t is slice:
-            return msgpack.ExtType(SLICE, self.pack([v.start, v.stop, v.step]))
-        if t is torch.dtype and v in DTYPE_NAMES:
-            return msgpack.ExtType(DTYPE, DTYPE_NAMES[v].encode())
-        if v is Ellipsis:
-            return msgpack.ExtType(ELLIPSIS, b"")
-        if t is torch.memory_format:
-            return msgpack.ExtType(FORMAT, str(v).removeprefix("torch.").encode())
-        if t is torch.device:
-            return msgpack.ExtType(DEVICE, str(v).encode())
+        kind = _KINDS.get(t)
+        if kind is not None and (t is not torch.dtype or v in DTYPE_NAMES):
+            return msgpack.ExtType(kind[0], kind[1](self, v))
         if isinstance(v, torch.Tensor):
             raise SerdeError(
                 f"a {t.__name__} cannot be sent as data; pointers travel as references"
@@ -347,17 +334,17 @@ def _slice(data: bytes, reader: _Reader) -> slice:
     return slice(start, stop, step)
 
 
-def _device(data: bytes, reader: _Reader) -> torch.device:
-    return torch.device(data.decode())
-
-
-_EXT = {
-    TENSOR: _tensor,
-    TUPLE: _tuple,
-    SLICE: _slice,
-    DTYPE: lambda data, reader: DTYPES[data.decode()],
-    SIZE: lambda data, reader: torch.Size(reader.unpack(data)),  # (ints only, or a TypeError)
-    ELLIPSIS: lambda data, reader: (...,)[len(data)],  # (an IndexError unless empty)
-    FORMAT: lambda data, reader: _FORMATS[data.decode()],
-    DEVICE: _device,
-}
+# Each extension type: its code, how it is written, and how it is read back.
+_KINDS: dict[type, tuple[int, Any, Any]] = {
+    torch.Tensor: (TENSOR, _Writer.tensor, _tensor),
+    torch.nn.Parameter: (TENSOR, _Writer.tensor, _tensor),
+    tuple: (TUPLE, lambda w, v: w.pack(list(v)), _tuple),
+    slice: (SLICE, lambda w, v: w.pack([v.start, v.stop, v.step]), _slice),
+    torch.dtype: (DTYPE, lambda w, v: DTYPE_NAMES[v].encode(), lambda d, r: DTYPES[d.decode()]),
+    torch.Size: (SIZE, lambda w, v: w.pack(list(v)), lambda d, r: torch.Size(r.unpack(d))),
+    type(...): (ELLIPSIS, lambda w, v: b"", lambda d, r: (...,)[len(d)]),  # (empty, or refused)
+    torch.memory_format: (FORMAT, lambda w, v: str(v).removeprefix("torch.").encode(),
+                          lambda d, r: _FORMATS[d.decode()]),
+    torch.device: (DEVICE, lambda w, v: str(v).encode(), lambda d, r: torch.device(d.decode())),
+}  # fmt: skip
+_EXT = {code: read for code, _, read in _KINDS.values()}

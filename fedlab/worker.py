@@ -62,7 +62,8 @@ class BaseWorker:
         unknown = sorted(set(kwargs) - _PYSYFT_OPTIONS)
         if unknown:
             raise TypeError(f"{type(self).__name__}() got unexpected keyword arguments: {unknown}")
-        if getattr(self, "_initialised", False):
+        if getattr(self, "_initialised", False):  # (the same worker: data given are added)
+            self.add_data(*data)
             return
         if not isinstance(id, str) or not id:
             raise TypeError(f'a worker id must be a non-empty string like "bob", not {id!r}')
@@ -82,8 +83,8 @@ class BaseWorker:
         }  # fmt: skip
         self._initialised = True
         registry._workers[id] = self
-        self._data = [t if isinstance(t, torch.Tensor) else _not_data(t) for t in data]
-        self._store_data()
+        self._data: list[torch.Tensor] = []
+        self.add_data(*data)
 
     # -- identity -------------------------------------------------------------------
     def new_id(self) -> int:
@@ -179,6 +180,16 @@ class BaseWorker:
         self._clear("reset")
         self._counter = itertools.count(1)
         self._store_data()
+
+    def add_data(self, *tensors: torch.Tensor) -> BaseWorker:
+        """Give this worker data of its own, kept across resets (what it has is skipped)."""
+        for t in tensors:
+            if not isinstance(t, torch.Tensor):
+                raise TypeError(f"a worker's data are tensors, not {type(t).__name__}")
+            if not any(_same(t, d) for d in self._data):
+                self._data.append(t)
+                self.store(t, _PUBLIC)
+        return self
 
     def _store_data(self) -> None:
         # A worker's own data takes ids 1, 2, ... and comes back under them after a reset.
@@ -373,8 +384,11 @@ def _ref(location: str, obj_id: int, t: Any) -> m.PointerRef:
                         own.get("description"))  # fmt: skip
 
 
-def _not_data(obj: Any) -> torch.Tensor:
-    raise TypeError(f"a worker's data= holds tensors, not {type(obj).__name__}")
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """The same data: values, dtype, shape and tags."""
+    same_kind = a.dtype == b.dtype and a.shape == b.shape
+    tags = a.__dict__.get("tags") == b.__dict__.get("tags")
+    return a is b or (same_kind and tags and torch.equal(a, b))
 
 
 class VirtualWorker(BaseWorker):

@@ -103,6 +103,16 @@ class Wrapper(torch.Tensor):
         """The worker that holds this pointer (usually ``me``)."""
         return self.child.owner
 
+    @property
+    def tags(self) -> list[str] | None:
+        """The tags of the remote tensor, as this pointer last saw them."""
+        return self.child.tags
+
+    @property
+    def description(self) -> str | None:
+        """The description of the remote tensor, as this pointer last saw it."""
+        return self.child.description
+
     def __repr__(self) -> str:
         return f"(Wrapper)>{self.child!r}"
 
@@ -248,8 +258,9 @@ def send_tensor(self: torch.Tensor, *workers: Any) -> torch.Tensor:
 
 def tag(self: torch.Tensor, *tags: str) -> torch.Tensor:
     """Add tags (``"#boston"``) that travel with the tensor and find it with ``search``."""
-    own = self.__dict__.setdefault("tags", [])
-    own += [t for t in tags if t not in own]
+    holder = self.child if isinstance(self, Wrapper) else self  # (a pointer: its record)
+    own = getattr(holder, "tags", None) or []
+    holder.tags = [*own, *(t for t in tags if t not in own)]
     return self
 
 
@@ -268,7 +279,7 @@ def search(self: BaseWorker, *query: Any) -> list[torch.Tensor]:
 
 def describe(self: torch.Tensor, description: str) -> torch.Tensor:
     """Give the tensor a description that travels with it; returns the tensor."""
-    self.description = description
+    (self.child if isinstance(self, Wrapper) else self).description = description
     return self
 
 

@@ -76,3 +76,23 @@ def bob():
 def alice():
     """An in-process worker called alice."""
     return sy.VirtualWorker(hook, id="alice")
+
+
+@pytest.fixture
+def workers_undone() -> Iterator[None]:
+    """For a test that makes workers or gives them data (``sy.create_sandbox``, ``data=``).
+
+    Workers and their own data outlive a reset by design; afterwards the workers the test
+    made are gone and the others hold the data they held before, so that no later test
+    sees them.
+    """
+    from fedlab import registry
+
+    before = {w.id: list(w._data) for w in sy.all_workers()}
+    yield
+    for w in sy.all_workers():
+        if w.id in before:
+            w._data[:] = before[w.id]
+        else:
+            del registry._workers[w.id]
+    sy.reset()

@@ -4,7 +4,8 @@
 ``sy.FederatedDataset``, ``sy.FederatedDataLoader`` and ``Optims`` (also importable as
 ``fedlab.federated.floptimizer.Optims``, where the course imports it). Built only on the
 public pointer API. ``fedlab.federated.digits`` is the offline stand-in for MNIST (it
-loads scikit-learn, so it is imported only when asked for).
+loads scikit-learn, so it is imported only when asked for); ``fedlab.federated.sandbox``
+is ``sy.create_sandbox`` (scikit-learn is loaded only when it is called).
 """
 
 from __future__ import annotations
