@@ -15,7 +15,9 @@ from fedlab.pointer import MultiPointerTensor, PointerTensor, live_pointers
 from fedlab.worker import BaseWorker, VirtualWorker, all_workers, get_worker, reset
 
 __all__ = [
+    "AdditiveSharingTensor",
     "BaseWorker",
+    "FixedPrecisionTensor",
     "MultiPointerTensor",
     "MultiWrapper",
     "ParameterWrapper",
@@ -36,6 +38,7 @@ __all__ = [
     "live_pointers",
     "local_worker",
     "reset",
+    "secure",
     "shutdown_workers",
     "spawn_workers",
     "subscribe",
@@ -71,6 +74,14 @@ def __getattr__(name: str) -> Any:
 
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'fedlab' has no attribute {name!r}")
+
+
+# Fixed precision and secret sharing (a layer above the pointer core): its methods
+# (``fix_precision``, ``share``, ...) are added to torch's classes at import.
+from fedlab import secure  # noqa: E402
+from fedlab.secure import AdditiveSharingTensor, FixedPrecisionTensor  # noqa: E402
+
+secure.install()
 
 
 def load_ipython_extension(ipython: Any) -> None:
