@@ -5,11 +5,11 @@ from __future__ import annotations
 from fedlab.exceptions import FedlabError
 
 
-class SecureError(FedlabError, TypeError):
+class SecureError(FedlabError):
     """A fixed-precision or shared tensor was used in a way the secure layer refuses.
 
-    It is also a ``TypeError``: code written for torch catches it where torch would
-    complain about a wrong kind of argument.
+    (Not a ``TypeError``: torch turns a ``TypeError`` raised by an operator such as ``+``
+    into "unsupported operand", which would hide the explanation.)
     """
 
 

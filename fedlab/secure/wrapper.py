@@ -253,6 +253,9 @@ def dispatch(func: Any, args: tuple, kwargs: dict) -> Any:
     return out
 
 
+NOTE = "\n(The secure operation stopped there; what it had made on the workers is deleted.)"
+
+
 def run_protocol(handler: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
     """Run a protocol; if it fails, its half-made objects die before the error is raised.
 
@@ -268,6 +271,8 @@ def run_protocol(handler: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
     except Exception as e:  # re-raised below, once the frames are gone
         failure = (type(e), str(e))
     kind, message = failure
+    if not issubclass(kind, SecureError) and NOTE not in message:
+        message += NOTE
     try:
         error = kind(message)
     except Exception:  # an exception class that wants other arguments
