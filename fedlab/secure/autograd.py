@@ -92,7 +92,7 @@ def _linear_back(x: Any, w: Any, b: Any = None) -> Callable:
 
 
 def _mse_back(x: Any, y: Any, size_average: Any = None, reduce: Any = None,
-              reduction: str = "mean") -> Callable:  # fmt: skip
+              reduction: str = "mean", weight: Any = None) -> Callable:  # fmt: skip
     def back(g: Any) -> tuple:
         d = (x - y) * 2
         gx = d * g if reduction != "mean" else d * g / max(1, _shape(x).numel())

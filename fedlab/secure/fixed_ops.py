@@ -216,8 +216,10 @@ def mean(x: Any, dim: Any = None, keepdim: bool = False) -> SecureWrapper:
 
 
 def mse_loss(x: Any, y: Any, size_average: Any = None, reduce: Any = None,
-             reduction: str = "mean") -> SecureWrapper:  # fmt: skip
+             reduction: str = "mean", weight: Any = None) -> SecureWrapper:  # fmt: skip
     """``F.mse_loss``: the mean (or sum) of squared differences."""
+    if weight is not None:
+        raise SecureError("mse_loss on secure tensors takes no weight")
     d = sub(x, y)
     sq = mul(d, d)
     if reduction == "none":
