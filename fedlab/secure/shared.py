@@ -62,7 +62,7 @@ class AdditiveSharingTensor:
 
     def __repr__(self) -> str:
         held = f" held by {self.holder}: .get() it to use it" if self.holder else ""
-        out = f"[AdditiveSharingTensor{held}]"
+        out = f"[AdditiveSharingTensor #{self.number}{held}]"
         for ptr in self.child.values():
             out += f"\n\t-> {ptr!r}"
         return out + f"\n\t*crypto provider: {self.crypto_provider.id}*"
