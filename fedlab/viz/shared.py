@@ -146,4 +146,78 @@ def draw_flows(trace: Any, title: str = "where the values travelled") -> FedlabF
     return fig
 
 
-__all__ = ["draw_flows", "draw_shared", "flows", "is_shared", "label"]
+__all__ = [
+    "beaver_by_hand",
+    "draw_beaver",
+    "draw_flows",
+    "draw_shared",
+    "flows",
+    "is_shared",
+    "label",
+]
+
+
+def beaver_by_hand(x: int, y: int, q: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Every number of one Beaver multiplication of x and y between two parties, modulo q
+    (small, to be readable): the triple, its shares, eps, delta and the shares of x*y."""
+    import random
+
+    rng = random.Random(seed)
+
+    def split(v: int) -> tuple[int, int]:
+        first = rng.randrange(q)
+        return first, (v - first) % q
+
+    a, b = rng.randrange(q), rng.randrange(q)
+    s = {"q": q, "x": x, "y": y, "a": a, "b": b, "c": a * b % q}
+    s["x_sh"], s["y_sh"] = split(x), split(y)
+    s["a_sh"], s["b_sh"], s["c_sh"] = split(a), split(b), split(s["c"])
+    s["eps"] = sum(xi - ai for xi, ai in zip(s["x_sh"], s["a_sh"])) % q
+    s["delta"] = sum(yi - bi for yi, bi in zip(s["y_sh"], s["b_sh"])) % q
+    e, d = s["eps"], s["delta"]
+    z = [(ci + e * bi + ai * d) % q for ai, bi, ci in zip(s["a_sh"], s["b_sh"], s["c_sh"])]
+    z[0] = (z[0] + e * d) % q
+    s["z_sh"] = tuple(z)
+    s["z"] = sum(z) % q
+    return s
+
+
+def draw_beaver(s: dict[str, Any], parties: tuple[str, str] = ("bob", "alice"),
+                provider: str = "secure_worker") -> FedlabFigure:  # fmt: skip
+    """Beaver's multiplication in three steps, with the numbers of ``beaver_by_hand``."""
+    q, (p1, p2) = s["q"], parties
+    fig = new_figure(11.0, 3.9, f"Beaver multiplication of {s['x']} and {s['y']} modulo {q}")
+    steps = [
+        (f"1. {provider} deals a triple",
+         f"a = {s['a']}, b = {s['b']}\nc = a*b = {s['c']}  (mod {q})",
+         [f"a = {s['a_sh'][i]}\nb = {s['b_sh'][i]}\nc = {s['c_sh'][i]}" for i in range(2)]),
+        ("2. they reveal eps and delta",
+         f"eps = x - a = {s['eps']}\ndelta = y - b = {s['delta']}\n(a, b hide x, y)",
+         [f"x - a: {(s['x_sh'][i] - s['a_sh'][i]) % q}\ny - b: {(s['y_sh'][i] - s['b_sh'][i]) % q}"
+          for i in range(2)]),
+        ("3. each computes its share of x*y",
+         f"z = {s['z_sh'][0]} + {s['z_sh'][1]} = {s['z']} (mod {q})\n= {s['x']} * {s['y']}",
+         [f"c + eps*b + a*delta\n+ eps*delta\n= {s['z_sh'][0]}",
+          f"c + eps*b + a*delta\n\n= {s['z_sh'][1]}"]),
+    ]  # fmt: skip
+    box = {"boxstyle": "round,pad=0.4", "fc": "white", "lw": 1.5}
+    for k, (title, top, cells) in enumerate(steps):
+        ax = fig.add_axes((0.01 + k / 3, 0.02, 0.31, 0.9))
+        ax.set_axis_off()
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.text(0.5, 0.98, title, ha="center", va="top", fontsize=10, fontweight="bold")
+        top_colour = style.colour(provider) if k == 0 else "#111827"
+        ax.text(0.5, 0.72, top, ha="center", va="center", fontsize=8.5, family="monospace",
+                bbox={**box, "ec": top_colour, "ls": "--" if k == 0 else "-"})  # fmt: skip
+        for i, (who, text) in enumerate(zip((p1, p2), cells)):
+            x0, c = 0.25 + 0.5 * i, style.colour(who)
+            ax.text(x0, 0.28, f"{who}\n{text}", ha="center", va="center", fontsize=8,
+                    family="monospace", bbox={**box, "ec": c})  # fmt: skip
+            start, end = ((0.5, 0.6), (x0, 0.45)) if k == 0 else ((x0, 0.45), (0.5, 0.6))
+            ax.annotate("", xy=end, xytext=start, arrowprops={"arrowstyle": "-|>", "color": c})
+    fig.description = (
+        f"Beaver multiplication of {s['x']} and {s['y']} modulo {q}: shares {s['z_sh']} "
+        f"add up to {s['z']}"
+    )
+    return fig
