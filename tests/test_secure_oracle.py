@@ -138,24 +138,29 @@ def test_floor_division_is_floor_or_one_more(parties):
         assert ((diff == 0) | (diff == 1)).all(), d
 
 
-def test_comparisons_are_exact(parties):
+def test_comparisons_are_exact(parties, transport):
     bob, alice, _, james = parties
     torch.manual_seed(4)
     x = torch.randint(-(2**61), 2**61, (40,))
     y = torch.cat([x[:10], torch.randint(-(2**61), 2**61, (30,))])  # some equal pairs
     sx, sy_ = (t.share(bob, alice, crypto_provider=james) for t in (x, y))
-    for op in ("lt", "gt", "le", "ge", "eq", "ne"):
+    # (on worker processes a comparison takes a second or two: fewer of them there)
+    ops = ("lt", "gt", "le", "ge", "eq", "ne") if transport == "inprocess" else ("le", "eq")
+    for op in ops:
         assert torch.equal(getattr(sx, op)(sy_).get(), getattr(x, op)(y).long()), op
-    assert torch.equal((sx > 0).get(), (x > 0).long())
     assert torch.equal(sx.relu().get(), x.relu())
-    assert torch.equal(sx.abs().get(), x.abs())
+    if transport == "inprocess":
+        assert torch.equal((sx > 0).get(), (x > 0).long())
+        assert torch.equal(sx.abs().get(), x.abs())
 
 
-def test_max_and_argmax_pick_the_first_maximum(parties):
+def test_max_and_argmax_pick_the_first_maximum(parties, transport):
     bob, alice, _, james = parties
     x = torch.tensor([[3, 9, 9, -1], [5, 5, 5, 5], [-7, -2, -9, -2]])
     s = x.share(bob, alice, crypto_provider=james)
     assert torch.equal(s.argmax(dim=1).get(), x.argmax(dim=1))
+    if transport != "inprocess":
+        return  # (the rest is the same protocol: in-process only, to keep the run short)
     values, indices = s.max(dim=0)
     assert torch.equal(values.get(), x.max(dim=0).values)
     assert torch.equal(indices.get(), x.max(dim=0).indices)
