@@ -26,7 +26,6 @@ import torch
 
 import fedlab as sy
 from fedlab.secure.beaver import Dealer, reveal
-from fedlab.secure.errors import SecureError
 from fedlab.secure.shared import AdditiveSharingTensor, ast_of
 from fedlab.secure.wrapper import SecureWrapper, wrap
 
@@ -193,10 +192,6 @@ def minimum(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
 def argmin(x: Any, dim: int | None = None, keepdim: bool = False) -> SecureWrapper:
     """The index of the first minimum (shared)."""
     return argmax(-x, dim, keepdim)
-
-
-def _refuse_bool(x: Any, *args: Any) -> Any:
-    raise SecureError("a comparison of shared tensors is shared too: .get() it to see it")
 
 
 OPS.update({

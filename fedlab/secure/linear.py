@@ -131,7 +131,8 @@ def _inplace(fn):
     return op
 
 
-def _check_div(x: Any, d: Any, rounding_mode: str | None) -> int:
+def check_div(x: Any, d: Any, rounding_mode: str | None) -> int:
+    """The public divisor ``d``, or a clear error: floor division by a positive integer."""
     if rounding_mode != "floor" or isinstance(d, bool) or not isinstance(d, int) or d <= 0:
         raise SecureError(
             "a shared integer tensor divides only by a positive public integer, with "
@@ -156,4 +157,3 @@ OPS.update({
     "__isub__": _inplace(sub), "neg_": _inplace(neg),
     "copy_": _inplace(lambda x, y: wrap(ast_of(y).copy())),
 })  # fmt: skip
-check_div = _check_div

@@ -90,9 +90,11 @@ class AdditiveSharingTensor:
         return reconstruct(self)
 
     def share_wrapped(self, w: SecureWrapper, *workers: Any, **kwargs: Any) -> Any:
+        """Refused: a shared tensor is shared already."""
         raise SecureError("this tensor is already shared; .get() it first to share it again")
 
     def float_precision(self) -> Any:
+        """Refused: an integer shared tensor has no encoding to undo."""
         raise SecureError("an integer shared tensor has no precision: .get() gives its values")
 
 
