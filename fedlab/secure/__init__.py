@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from fedlab.secure import autograd, beaver, compare, fixed_ops, linear  # noqa: F401 (their ops)
-from fedlab.secure.audit import audit, carries
+from fedlab.secure.audit import carries, received
 from fedlab.secure.errors import PartyError, SecureError
 from fedlab.secure.labels import label
 from fedlab.secure.models import (
@@ -47,11 +47,11 @@ __all__ = [
     "SecureError",
     "SecureParameter",
     "SecureWrapper",
-    "audit",
     "carries",
     "install",
     "is_secure",
     "label",
+    "received",
 ]
 
 FixedPrecisionTensor.OPS["backward"] = autograd.backward

@@ -1,8 +1,9 @@
 """Reading a message log for privacy: who received which values.
 
 ``with sy.trace() as t: ...`` records every message; ``carries(t, x)`` lists the
-messages whose tensor equals ``x`` (none, for a secret shared from where it lives),
-and ``audit(t)`` lists, per worker, the tensors it received and what they are.
+messages whose tensor equals ``x`` (none, for a secret shared from where it lives), and
+``received(t)`` every tensor that travelled, with its message (``draw_flows`` in
+``fedlab.viz.shared`` draws them).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from typing import Any
 import torch
 
 from fedlab import messages as m
-from fedlab.secure import labels
 
 
 def _tensor(e: Any) -> torch.Tensor | None:
@@ -44,12 +44,4 @@ def carries(trace: Iterable[Any], value: torch.Tensor) -> list[Any]:
     ]
 
 
-def audit(trace: Iterable[Any]) -> dict[str, list[str]]:
-    """Per receiving worker, one line per tensor it received: from whom and its shape."""
-    out: dict[str, list[str]] = {}
-    for e, _ in received(trace):
-        out.setdefault(e.receiver, []).append(f"{e.kind} from {e.sender}: {e.summary}")
-    return out
-
-
-__all__ = ["audit", "carries", "labels", "received"]
+__all__ = ["carries", "received"]
