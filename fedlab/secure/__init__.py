@@ -27,7 +27,7 @@ from torch import nn
 
 from fedlab.secure import autograd, beaver, compare, fixed_ops, linear  # noqa: F401 (their ops)
 from fedlab.secure.audit import carries, received
-from fedlab.secure.errors import PartyError, SecureError
+from fedlab.secure.errors import SecureError
 from fedlab.secure.labels import label
 from fedlab.secure.models import (
     module_fix_precision,
@@ -43,7 +43,6 @@ from fedlab.secure.wrapper import SecureParameter, SecureWrapper, is_secure
 __all__ = [
     "AdditiveSharingTensor",
     "FixedPrecisionTensor",
-    "PartyError",
     "SecureError",
     "SecureParameter",
     "SecureWrapper",

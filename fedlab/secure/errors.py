@@ -12,6 +12,3 @@ class SecureError(FedlabError):
     into "unsupported operand", which would hide the explanation.)
     """
 
-
-class PartyError(FedlabError):
-    """A party of a shared computation could not be reached; nothing was changed."""
