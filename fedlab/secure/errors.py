@@ -11,4 +11,3 @@ class SecureError(FedlabError):
     (Not a ``TypeError``: torch turns a ``TypeError`` raised by an operator such as ``+``
     into "unsupported operand", which would hide the explanation.)
     """
-
