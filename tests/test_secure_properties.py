@@ -46,7 +46,7 @@ def _chi2_top_byte(values: torch.Tensor) -> float:
     return float(((counts - expected) ** 2 / expected).sum())
 
 
-@pytest.mark.parametrize("secret", [0, -1, 2**62])
+@pytest.mark.parametrize("secret", [0, 2**62])
 @pytest.mark.parametrize("where", ["here", "on bob"])
 def test_each_share_alone_is_uniformly_random(ws, secret, where):
     """Each party's share, whatever the secret, is uniform over the 2**64 int64 values:
