@@ -175,6 +175,10 @@ def main(argv: list[str] | None = None) -> int:
             results["fedavg"][model] = fedavg(cfg, data, 1 if quick else 3, flower, ray)
     log("scale")
     results["scale"] = scale([5, 10, 20] if quick else [10, 100, 1000], 2 if quick else 4)
+    log("secure aggregation and shared matmul")
+    results["secure"], _ = run_json(
+        [PYTHON, "-m", "benchmarks.secure", *(["--quick"] if quick else [])], timeout=1800
+    )
     if not quick:  # they have their own tests; the smoke run skips them
         log("ray_ops")
         results["ray_ops"] = helper("ray_ops", args.ray_ops, "ray.json")
@@ -185,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     report.figures(results, args.out)
+    from benchmarks import secure
+
+    secure.figure(results["secure"], args.out)
     print(report.markdown(results))
     return 0
 

@@ -42,6 +42,10 @@ def targets(r: dict) -> dict:
             lin["flower"]["wall_s"] / lin["torch"]["wall_s"] if "flower" in lin else None
         ),
     }
+    if "secure" in r:  # secure aggregation against plain FedAvg, training as a plan
+        out["secure_aggregation_vs_fedavg"] = _t(
+            r["secure"]["fedavg_with_plans"]["ratios"]["secure"], "<=", 10
+        )
     smallest_big = sorted(by_n)[-2]
     out["per_worker_time_growth"] = _t(
         by_n[biggest]["per_worker_ms"] / by_n[smallest_big]["per_worker_ms"], "<=", 1.5
@@ -110,6 +114,8 @@ def markdown(r: dict) -> str:
             f"| {s['per_worker_ms']:.2f} / {s['plan_per_worker_ms']:.2f} "
             f"| {s['kept_bytes_per_worker'] / 1024:.1f} |"
         )
+    if "secure" in r:
+        lines += secure_table(r["secure"])
     lines += ["", "| target | measured | limit | met |", "| --- | ---: | --- | --- |"]
     for name, t in r["targets"].items():
         lines.append(
@@ -119,6 +125,28 @@ def markdown(r: dict) -> str:
         if v is not None:
             lines.append(f"| {name} (for comparison, not a target) | {v:.3g} | | |")
     return "\n".join(lines)
+
+
+def secure_table(sec: dict) -> list[str]:
+    """Secure aggregation per round, and shared matmul, as Markdown rows."""
+    lines = ["", "| FedAvg round, 4 clients, digits MLP | training op by op (s) "
+             "| ratio | training as a plan (s) | ratio |",
+             "| --- | ---: | ---: | ---: | ---: |"]  # fmt: skip
+    a, b = sec["fedavg"], sec["fedavg_with_plans"]
+    for name in a["systems"]:
+        lines.append(
+            f"| {name} aggregation | {a['systems'][name]['later_round_s']:.3f} | "
+            f"{a['ratios'][name]:.2f}x | {b['systems'][name]['later_round_s']:.3f} | "
+            f"{b['ratios'][name]:.2f}x |"
+        )
+    lines += ["", "| n x n matmul | plain torch | fixed precision, shared | ratio | messages |",
+              "| ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
+    for m in sec["matmul"]:
+        lines.append(
+            f"| {m['n']} | {m['torch_s'] * 1e6:.1f} us | {m['shared_s'] * 1e3:.1f} ms | "
+            f"{m['ratio']:.0f}x | {m['messages']} |"
+        )
+    return lines
 
 
 def _row(name: str, a: dict, b: dict, scale: float, unit: str) -> str:

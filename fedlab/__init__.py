@@ -8,21 +8,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from fedlab import exceptions
+from fedlab import exceptions, secure
 from fedlab.events import subscribe
 from fedlab.federated import BaseDataset, FederatedDataLoader, FederatedDataset, Optims
 from fedlab.federated.sandbox import PrivateGridNetwork, create_sandbox
 from fedlab.hook import TorchHook
 from fedlab.pointer import MultiPointerTensor, PointerTensor, live_pointers
 from fedlab.registry import all_workers, get_worker, reset
+from fedlab.secure import AdditiveSharingTensor, FixedPrecisionTensor  # (adds x.share(), ...)
 from fedlab.worker import BaseWorker, VirtualWorker
 from fedlab.wrapper import MultiWrapper, ParameterWrapper, Wrapper, is_pointer
 
 __all__ = [
+    "AdditiveSharingTensor",
     "BaseDataset",
     "BaseWorker",
     "FederatedDataLoader",
     "FederatedDataset",
+    "FixedPrecisionTensor",
     "MultiPointerTensor",
     "MultiWrapper",
     "Optims",
@@ -46,6 +49,7 @@ __all__ = [
     "live_pointers",
     "local_worker",
     "reset",
+    "secure",
     "shutdown_workers",
     "spawn_workers",
     "subscribe",

@@ -25,7 +25,7 @@ def test_quick_benchmark_writes_results_figures_and_equal_losses(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     results = json.loads((tmp_path / "results.json").read_text())
-    for name in ("fedavg.png", "ops.png", "scale.png"):
+    for name in ("fedavg.png", "ops.png", "scale.png", "secure.png"):
         assert (tmp_path / name).stat().st_size > 10_000, name
     for model in ("linear", "mlp"):
         systems = results["fedavg"][model]["systems"]
@@ -41,8 +41,15 @@ def test_quick_benchmark_writes_results_figures_and_equal_losses(tmp_path):
     # The round with a plan does the same work in a third of the messages.
     assert all(s["plan_equals_op_by_op"] for s in results["scale"])
     assert results["scale"][0]["messages_per_worker"] == {"op_by_op": 15, "plan": 5}
+    secure = results["secure"]  # secure aggregation ends where plain FedAvg does
+    for key in ("fedavg", "fedavg_with_plans"):
+        systems = secure[key]["systems"]
+        assert all(s["max_param_diff_from_plain"] < 0.01 for s in systems.values()), systems
+        assert secure[key]["objects_left_behind"] == 0
+    assert secure["matmul"][0]["max_error"] < 0.02
     assert "| target |" in proc.stdout and set(results["targets"]) >= {
         "remote_op_us",
         "send_get_vs_save_load",
         "hook_overhead_max",
+        "secure_aggregation_vs_fedavg",
     }

@@ -250,3 +250,31 @@ def test_exam_mode_workers_live_in_another_process_and_grade_there():
         for name in ("bob", "alice"):  # (later tests meet in-process workers of these names)
             if isinstance(registry._workers.get(name), remote.RemoteWorker):
                 del registry._workers[name]
+
+
+def test_secure_aggregation_is_graded_the_same_in_exam_mode():
+    """The protocols run on workers in the grader's process, and its log sees every share."""
+    from fedlab import registry
+    from fedlab.grading import remote
+
+    name = "secure-aggregation-all-shares-to-bob"
+    nb = variants.submission(*variants.VARIANTS[name])
+    nb.cells[1].source = nb.cells[1].source.replace(
+        'start("secure-aggregation")', 'start("secure-aggregation", exam=True)'
+    )
+    try:
+        ns = variants.run_in_process(nb)
+        assert ns["__errors__"] == []
+        assert isinstance(ns["bob"], remote.RemoteWorker)
+        report = check("secure-aggregation", namespace=ns)
+        assert {r.name for r in report.results if not r.passed} == variants.EXPECTED[name]
+        assert "bob received all the shares of" in repr(report)
+    finally:
+        session = remote.current()
+        if session is not None:
+            session.close()
+        remote._session = None
+        remote._stop_server()
+        for w in ("bob", "alice", "carol", "james"):
+            if isinstance(registry._workers.get(w), remote.RemoteWorker):
+                del registry._workers[w]

@@ -105,6 +105,10 @@ def draw(*pointers: Any) -> Any:
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
     from fedlab.viz.figure import new_figure
+    from fedlab.viz.shared import draw_shared, is_shared
+
+    if len(pointers) == 1 and is_shared(pointers[0]):  # one value split over workers
+        return draw_shared(pointers[0])
 
     boxes, arrows = collect(pointers)
     tallest = max((len(r) for r in boxes.values()), default=0)

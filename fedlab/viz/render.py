@@ -5,6 +5,7 @@ Both are pure functions of a ``StoreModel``: same events in, same text out.
 
 from __future__ import annotations
 
+from fedlab.secure.labels import label
 from fedlab.viz import style
 from fedlab.viz.model import Entry, StoreModel
 
@@ -25,6 +26,10 @@ def _cells(e: Entry) -> tuple[str, str, str, str, str]:
         detail = style.preview(obj) if obj is not None else ""
     else:
         detail = ""
+    if e.reason is None:  # what the secure layer made it: "share 1/2 of #3", "beaver a 2/2"
+        where, _, i = (e.target or e.ref).partition(":")
+        what = label(where, int(i)) if i.isdigit() else None
+        detail = f"{detail}  ({what})".strip() if what else detail
     return mark, ref, e.kind, e.shape, detail
 
 

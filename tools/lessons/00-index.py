@@ -55,9 +55,14 @@ print(y)
 # | 13 | [Federated learning on worker processes (Ray)](13-federated-learning-on-worker-processes.ipynb) | workers in their own processes |
 # | 14 | [Plans: the whole training step in one message](14-plans.ipynb) | a function traced once, run on a worker in one message |
 # | 15 | [Federated datasets](15-federated-datasets.ipynb) | `federate`, a loader that makes batches on the workers, `Optims` |
+# | 16 | [Additive secret sharing by hand](16-additive-secret-sharing.ipynb) | shares that look random, yet add up |
+# | 17 | [Fixed precision encoding by hand](17-fixed-precision-encoding.ipynb) | decimals as integers; the truncation |
+# | 18 | [Secret sharing and fixed precision in fedlab](18-secret-sharing-and-fixed-precision-in-fedlab.ipynb) | `share`, `fix_prec`, Beaver multiplication, comparisons |
+# | 19 | [Federated learning with encrypted gradient aggregation](19-federated-learning-with-encrypted-gradient-aggregation.ipynb) | averaging models that nobody sees |
+# | 20 | [Encrypted inference with a shared model](20-encrypted-inference-with-a-shared-model.ipynb) | a shared model on shared digits; training on shares |
 #
-# Coming later: **secure aggregation**, which averages models without anyone, even the
-# aggregator, seeing an individual one.
+# Lessons 16 to 20 secure federated learning: **secure aggregation** averages the models
+# without anyone, even the aggregator, seeing an individual one.
 #
 # Every lesson from 3 on has a **Your turn** task: try it, run the check cell under it
 # (it says what is right and what is missing), and unfold the solution only if you are

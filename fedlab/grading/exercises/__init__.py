@@ -5,13 +5,14 @@ from __future__ import annotations
 from fedlab.grading.criteria import Exercise
 from fedlab.grading.exercises.basics import GC_DETECTIVE, POINTER_CHAINS, REMOTE_TENSORS
 from fedlab.grading.exercises.plans import PLANS
+from fedlab.grading.exercises.secure import SECURE_AGGREGATION
 from fedlab.grading.exercises.training import FEDERATED, LINEAR_MODEL, TRUSTED_AGGREGATOR
 
 EXERCISES: dict[str, Exercise] = {
     e.name: e
     for e in (
         REMOTE_TENSORS, LINEAR_MODEL, FEDERATED, GC_DETECTIVE, POINTER_CHAINS, TRUSTED_AGGREGATOR,
-        PLANS,
+        PLANS, SECURE_AGGREGATION,
     )
 }  # fmt: skip
 

@@ -64,6 +64,47 @@ with torch.no_grad():
     model.bias.copy_((bob_model.bias + alice_model.bias) / 2)
 """.strip()
 
+SECURE_ON_ME = """
+with torch.no_grad():
+    for name in ("weight", "bias"):
+        shared = [
+            getattr(models[w.id], name).copy().get().fix_precision()
+            .share(bob, alice, carol, crypto_provider=james)
+            for w in workers
+        ]
+        total = shared[0] + shared[1] + shared[2]
+        getattr(model, name).copy_(total.get().float_precision() / 3)
+        del shared, total
+""".strip()
+
+SECURE_LEFTOVERS = """
+with torch.no_grad():
+    for name in ("weight", "bias"):
+        shared = [
+            getattr(models[w.id], name).copy().fix_precision()
+            .share(bob, alice, carol, crypto_provider=james).get()
+            for w in workers
+        ]
+        total = shared[0] + shared[1] + shared[2]
+        getattr(model, name).copy_(total.get().float_precision() / 3)
+""".strip()
+
+SECURE_ALL_SHARES_TO_BOB = """
+with torch.no_grad():
+    for name in ("weight", "bias"):
+        shared = [
+            getattr(models[w.id], name).copy().fix_precision()
+            .share(bob, alice, carol, crypto_provider=james).get()
+            for w in workers
+        ]
+        for s in shared:  # every share of every model goes to bob: he could add them up
+            for ptr in list(s.child.child.child.child.values())[1:]:
+                ptr.move(bob)
+        total = shared[0] + shared[1] + shared[2]
+        getattr(model, name).copy_(total.get().float_precision() / 3)
+        del shared, total, s, ptr
+""".strip()
+
 # name -> (exercise, replacements)
 VARIANTS: dict[str, tuple[str, dict]] = {
     "linear-model-peek": ("linear-model", {0: lambda ref: "print(data.clone().get())\n" + ref}),
@@ -72,6 +113,9 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "trusted-aggregator-on-me": ("trusted-aggregator", {0: AGGREGATE_ON_ME}),
     "gc-detective-clear": ("gc-detective", {1: "bob.clear_objects()"}),
     "gc-detective-wrong-guess": ("gc-detective", {0: "left_on_bob = {1, 2}"}),
+    "secure-aggregation-on-me": ("secure-aggregation", {0: SECURE_ON_ME}),
+    "secure-aggregation-leftovers": ("secure-aggregation", {0: SECURE_LEFTOVERS}),
+    "secure-aggregation-all-shares-to-bob": ("secure-aggregation", {0: SECURE_ALL_SHARES_TO_BOB}),
     "remote-tensors-hang": (
         "remote-tensors",
         {1: lambda ref: ref + "\nimport time\ntime.sleep(600)"},
@@ -86,6 +130,14 @@ EXPECTED: dict[str, set[str]] = {
     "trusted-aggregator-on-me": {"me received only the average, never an individual model"},
     "gc-detective-clear": {"freed by dropping pointers, not by clearing bob"},
     "gc-detective-wrong-guess": {"prediction: the ids left on bob"},
+    "secure-aggregation-on-me": {
+        "each model was shared where it lives",
+        "no one received a worker's model, or all of its shares",
+    },
+    "secure-aggregation-leftovers": {"nothing is left on the workers"},
+    "secure-aggregation-all-shares-to-bob": {
+        "no one received a worker's model, or all of its shares"
+    },
 }
 
 
