@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 # over a busy 2-core machine, and results stay bit-identical run to run.
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: setup lab test lint format bench lock clean
+.PHONY: setup lab test lint format bench fuzz lock clean
 
 setup: $(STAMP)
 
@@ -60,6 +60,13 @@ format: setup
 
 bench: setup
 	$(PY) -m benchmarks
+
+# A large fuzzing campaign over every message kind and the Ray frames (CI runs a small
+# one in tests/test_fuzz.py). FUZZ_ROUNDS and FUZZ_SEED choose its size and inputs.
+FUZZ_ROUNDS ?= 200000
+FUZZ_SEED ?= 0
+fuzz: setup
+	$(PY) -m tests.support.fuzz $(FUZZ_ROUNDS) $(FUZZ_SEED)
 
 # Re-pin every dependency from a fresh environment built from pyproject.toml.
 lock:

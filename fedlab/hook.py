@@ -14,7 +14,6 @@ import torch
 
 from fedlab import module, registry
 from fedlab.exceptions import PointerChainError
-from fedlab.registry import all_workers
 from fedlab.worker import BaseWorker, VirtualWorker
 from fedlab.wrapper import describe, search, send_tensor, tag
 
@@ -58,7 +57,7 @@ class TorchHook:
         self.torch = torch_module
         self.local_worker = local_worker or VirtualWorker(self, id="me")
         self.local_worker.caches_grads = True
-        for w in all_workers():
+        for w in registry.all_workers():
             w.hook = w.hook or self
         registry._local[:] = [self.local_worker]
         torch.Tensor.send = send_tensor

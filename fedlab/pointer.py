@@ -141,7 +141,8 @@ def usable(p: PointerTensor) -> PointerTensor:
 
 def from_ref(owner: BaseWorker, ref: m.PointerRef, pointer_id: int | None = None) -> PointerTensor:
     """A new pointer, owned by ``owner``, to what ``ref`` points at."""
-    if ref.dtype not in DTYPES or not all(type(d) is int and d >= 0 for d in ref.shape):
+    if ref.dtype not in DTYPES or not all(type(d) is int and d >= 0 for d in ref.shape) or (
+            ref.tags is not None and {type(t) for t in ref.tags} - {str}):  # fmt: skip
         raise SerdeError("a pointer in the message is malformed")
     p = PointerTensor(owner, ref.location, ref.id_at_location, ref.shape, DTYPES[ref.dtype],
                       ref.requires_grad, ref.is_leaf, pointer_id)  # fmt: skip

@@ -348,6 +348,8 @@ class BaseWorker:
         return stored(msg.id, value, True)
 
     def _on_search(self, sender: str, msg: m.Search) -> tuple:
+        if {type(t) for t in msg.tags} - {str}:
+            raise SerdeError("a search names its tags as strings")
         mine = [(k, o) for k, o in self._store.items() if self._holders.get(k) in (sender, None)]
         return tuple(_ref(self.id, k, o) for k, o in mine if isinstance(o, torch.Tensor)
                      and set(msg.tags) <= set(o.__dict__.get("tags") or ()))  # fmt: skip

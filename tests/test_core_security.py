@@ -142,6 +142,8 @@ def test_an_unknown_id_is_refused(bob_with_data):
         (m.ClearObjects, (None,)),
         (m.RunPlan, ("p", (m.ObjRef(1),), b"\x00garbage", ())),
         (m.Reply, (1,)),  # a reply is no request
+        (m.Search, ([["#x"]],)),  # a tag that is no string (found by tests/test_fuzz.py)
+        (m.SendObject, (m.PointerRef("alice", 1, (2,), "float32", False, True, [{}]), None)),
     ],
 )
 def test_wrongly_typed_fields_are_refused_with_a_serde_error(bob_with_data, fields, capfd):
