@@ -65,7 +65,7 @@ def run(fn: Callable, name: str, args: Any, kwargs: dict, tensors: list, limits:
     ``tensors`` are the tensors among the arguments; ``undo=False`` when the caller puts
     back what changed itself (a plan).
     """
-    if "out" in kwargs:
+    if kwargs.get("out") is not None:  # (F.normalize passes out=None itself)
         raise RemoteValueError(f"{short(name)}: workers do not take out=; assign the result")
     check_size(name, fn, args, kwargs, tensors, limits)
     saved = None
