@@ -285,4 +285,7 @@ def run_protocol(handler: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
         error = kind(message)
     except Exception:  # an exception class that wants other arguments
         error = SecureError(message)
-    raise error
+    try:
+        raise error
+    finally:  # (a local naming the error would tie it to this frame: a cycle only gc frees,
+        del error  # and with it the arguments, whose shares would stay on the workers)
