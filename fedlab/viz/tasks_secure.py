@@ -282,6 +282,7 @@ def _came_as_shares(to_me: list[torch.Tensor], secret: torch.Tensor, n: int) -> 
 @task("encrypted-average")
 def encrypted_average(ns: Namespace) -> Iterator[Step]:
     """Lesson 19: two workers' updates averaged on shares; only the sum is decrypted."""
+    ns["my_average"]  # (not written yet: say so first)
     trace = ns["my_trace"]
     updates = {}
     for w, other in (("bob", "alice"), ("alice", "bob")):
