@@ -214,6 +214,9 @@ def test_encrypted_average_catches_an_update_that_travelled_or_was_decrypted(bob
     ns = {"bob_update": bob_update, "alice_update": alice_update, "my_average": ...}
     with sy.trace() as ns["my_trace"]:
         pass
+    assert "`my_average` is still `...`" in _failure(_check("encrypted-average", ns))
+
+    ns["my_average"] = torch.tensor([0.375, -0.375, -0.375])  # the right numbers, typed in
     assert "no share went from bob to alice" in _failure(_check("encrypted-average", ns))
 
     with sy.trace() as ns["my_trace"]:  # the plain average: the server sees both updates
