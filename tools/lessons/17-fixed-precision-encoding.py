@@ -128,8 +128,8 @@ decode(a * b % Q)
 # %% [markdown]
 # The product is at scale 10,000 * 10,000, so dividing it by 10,000 once brings it back
 # to our scale. That division, which drops the extra digits, is the *truncation*. Which
-# way does it drop them? Like fedlab, we take the *floor* (Python's `//`): 3.75 becomes 3
-# at scale 1, and -3.75 becomes -4.
+# way does it drop them? Like fedlab, we take the *floor* (Python's `//`), the nearest
+# step below: 7.5 steps become 7, and -7.5 steps become -8.
 #
 # ### Your turn
 #
