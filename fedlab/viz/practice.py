@@ -4,7 +4,8 @@ A lesson's "Your turn" cell leaves ``...`` for the student to replace; the check
 below it reads the notebook's variables (and peeks at the workers' stores, sending no
 message and changing nothing) and answers at once, in a sentence per step, stopping at
 the first step that is not done yet. Nothing is graded: the graded exercises are in
-``exercises/`` (``sy.check``). The tasks themselves are in ``fedlab.viz.tasks``.
+``exercises/`` (``sy.check``). The tasks themselves are in ``fedlab.viz.tasks``
+(``tasks_secure``: lessons 16-20).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from fedlab.viz import tasks  # noqa: F401  (registers the lessons' tasks)
+from fedlab.viz import tasks, tasks_secure  # noqa: F401  (they register the lessons' tasks)
 from fedlab.viz.steps import TASKS, Namespace, NotYet, Step
 
 

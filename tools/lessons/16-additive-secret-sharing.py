@@ -1,5 +1,3 @@
-"""Lesson 16: additive secret sharing by hand: encrypt, decrypt, add, with the course's Q."""
-
 # %% [markdown]
 # # 16. Additive secret sharing by hand
 #
@@ -146,15 +144,19 @@ decrypt(z)
 # Notice what `add` needs: each party uses only the shares it holds, and nobody sends
 # anything to anybody. Additions are free.
 #
-# ## Your turn: subtraction and public multiplication
+# ## Subtraction and public multiplication
 #
 # Two more operations need no communication either (the course's *Encrypted Subtraction
-# and Public/Scalar Multiplication*):
+# and Public/Scalar Multiplication*): to subtract, every party subtracts its share of b
+# from its share of a; to multiply by a public number, every party multiplies its own
+# share by it. Always modulo Q, so that every share stays between 0 and Q.
 #
-# - `sub(a, b)`: every party subtracts its share of b from its share of a;
-# - `imul(a, scalar)`: every party multiplies its share by a public number.
+# ### Your turn
 #
-# Write both below, then run the check cell.
+# Write `sub(a, b)`, the shares of a - b, and `imul(a, scalar)`, the shares of a times a
+# public integer, both in the style of `add`: a tuple with one share per party, each
+# computed from that party's own shares only. Then run the check: it shares numbers of
+# its own and compares your shares with the ones each party should get.
 
 
 # %%
@@ -169,37 +171,28 @@ def imul(a, scalar):
 
 
 # %%
-def check():
-    """Friendly feedback on sub and imul."""
-    a, b = encrypt(12), encrypt(5)
-    for name, fn, args, want in [("sub", sub, (a, b), 7), ("imul", imul, (a, 3), 36)]:
-        got = fn(*args)
-        if got is None:
-            print(f"{name} returns nothing yet: write it in the cell above and run both again.")
-        elif not isinstance(got, tuple) or len(got) != 3:
-            print(f"{name} should return a tuple of 3 shares, not {got!r}.")
-        elif decrypt(got) != want:
-            print(f"{name}: the shares decrypt to {decrypt(got)}, not {want}. Modulo Q?")
-        else:
-            print(f"{name} works: the shares decrypt to {want}.")
+from fedlab.viz import practice
 
-
-check()
+practice.check("share-arithmetic")
 
 # %% [markdown]
 # <details><summary>Solution</summary>
 #
 # ```python
 # def sub(a, b):
+#     """The shares of a - b."""
 #     return tuple((a_i - b_i) % Q for a_i, b_i in zip(a, b))
 #
+#
 # def imul(a, scalar):
+#     """The shares of a * scalar, for a public integer scalar."""
 #     return tuple((a_i * scalar) % Q for a_i in a)
 # ```
 #
 # A negative result, like `decrypt(sub(encrypt(5), encrypt(7)))`, comes out as `Q - 2`:
 # the "top half" of the numbers modulo Q stands for the negative ones. Lesson 17 decodes
-# them.
+# them. (Decrypting a and b and sharing their difference again would give the right
+# number too, but then someone has seen the secrets: the check refuses it.)
 # </details>
 
 # %% [markdown]
@@ -214,18 +207,39 @@ check()
 #
 # ## Check yourself
 #
-# 1. Bob holds the share 17 of a secret shared among bob, alice and carol modulo Q. What
-#    can he say about the secret?
-# 2. Why can't the parties multiply two *shared* numbers the same way, share by share?
+# **1.** Bob holds the share 17 of a secret shared among bob, alice and carol modulo Q.
+# What can he say about the secret?
 #
-# <details><summary>Answers</summary>
+# <details><summary>Answer</summary>
 #
-# 1. Nothing: for every possible secret there are shares for alice and carol that make the
-#    sum come out right, and they are all equally likely.
-# 2. (a1 + a2)(b1 + b2) = a1 b1 + a1 b2 + a2 b1 + a2 b2: the cross terms need one party's
-#    share of a with another party's share of b, which neither may see. Lesson 18 shows
-#    how a third party's random numbers (a "Beaver triple") solve it.
+# Nothing: for every possible secret there are shares for alice and carol that make the
+# sum come out right, and they are all equally likely.
+#
 # </details>
+#
+# **2.** Why can't the parties multiply two *shared* numbers the same way, share by share?
+#
+# <details><summary>Answer</summary>
+#
+# (a1 + a2)(b1 + b2) = a1 b1 + a1 b2 + a2 b1 + a2 b2: the cross terms need one party's
+# share of a with another party's share of b, which neither may see. Lesson 18 shows how
+# a third party's random numbers (a "Beaver triple") solve it.
+#
+# </details>
+#
+# **3.** Why are the shares taken modulo Q, instead of being small positive numbers?
+#
+# <details><summary>Answer</summary>
+#
+# A small positive share gives the secret away in part: holding 3 of a sum means the
+# secret is at least 3. Modulo Q, one share is uniformly random between 0 and Q whatever
+# the secret (the two flat histograms above), so it tells nothing.
+#
+# </details>
+#
+# **Graded exercise:** [exercise 8, secure aggregation](../exercises/08-secure-aggregation.ipynb)
+# averages three workers' models on shares: the additions it needs are this lesson's,
+# done by fedlab on workers (lessons 18 and 19).
 #
 # ## What to try next
 #

@@ -1,5 +1,3 @@
-"""Lesson 17: fixed precision encoding by hand: decimals as integers, and what a product needs."""
-
 # %% [markdown]
 # # 17. Fixed precision encoding by hand
 #
@@ -129,9 +127,17 @@ decode(a * b % Q)
 
 # %% [markdown]
 # The product is at scale 10,000 * 10,000, so dividing it by 10,000 once brings it back
-# to our scale. That division, which drops the extra digits, is the *truncation*. Write
-# `mul` for two encoded (not shared) numbers, positive or negative, then run the check.
-# (Careful with negative numbers: decode to a signed integer first.)
+# to our scale. That division, which drops the extra digits, is the *truncation*. Which
+# way does it drop them? Like fedlab, we take the *floor* (Python's `//`), the nearest
+# step below: 7.5 steps become 7, and -7.5 steps become -8.
+#
+# ### Your turn
+#
+# Write `mul(a, b)`: from two encoded (not shared) numbers, positive or negative, the
+# encoding of their product. Careful with negative numbers: turn them back into signed
+# integers first (a number above Q / 2 stands for that number minus Q). Then multiply,
+# truncate with `// BASE**PRECISION`, and take the result modulo Q. Stay with integers
+# throughout: the check tries large numbers too, where a float would round.
 
 
 # %%
@@ -141,30 +147,20 @@ def mul(a, b):
 
 
 # %%
-def check():
-    """Friendly feedback on mul."""
-    cases = [(1.5, 2.5), (-0.5, 3.0), (-1.25, -0.4), (0.0003, 2.0)]
-    for u, v in cases:
-        got = mul(encode(u), encode(v))
-        if got is None:
-            print("mul returns nothing yet: write it above and run both cells again.")
-            return
-        if abs(decode(got) - u * v) > 1.5 / BASE**PRECISION:
-            print(f"mul({u}, {v}) decodes to {decode(got)}, but {u} * {v} = {u * v:g}.")
-            return
-    print("mul works, negative numbers included.")
+from fedlab.viz import practice
 
-
-check()
+practice.check("fixed-precision-product")
 
 # %% [markdown]
 # <details><summary>Solution</summary>
 #
 # ```python
 # def mul(a, b):
-#     signed = lambda v: v if v <= Q / 2 else v - Q  # back to a signed integer
-#     product = signed(a) * signed(b)                # at scale BASE**(2*PRECISION)
-#     return (product // BASE**PRECISION) % Q        # back to our scale, then modulo Q
+#     """The encoding of decode(a) * decode(b), from two encoded numbers."""
+#     signed_a = a if a <= Q / 2 else a - Q  # back to signed integers
+#     signed_b = b if b <= Q / 2 else b - Q
+#     product = signed_a * signed_b  # at scale BASE**(2 * PRECISION)
+#     return (product // BASE**PRECISION) % Q  # back to our scale, then modulo Q
 # ```
 #
 # On *shared* numbers the truncation is harder: the parties cannot divide their shares
@@ -189,16 +185,38 @@ check()
 #
 # ## Check yourself
 #
-# 1. With BASE 10 and PRECISION 2, what integers stand for 0.5, -0.5 and 0.125?
-# 2. Why is `encode(0.1) * encode(0.1)` not the encoding of 0.01?
+# **1.** With BASE 10 and PRECISION 2, what integers stand for 0.5, -0.5 and 0.125?
 #
-# <details><summary>Answers</summary>
+# <details><summary>Answer</summary>
 #
-# 1. 50, Q - 50, and 12: 0.125 is exactly halfway between 0.12 and 0.13, and both cutting
-#    off and Python's `round` (which sends halves to the even neighbour) give 12.
-# 2. It is 1000 * 1000 = 10^6, the encoding of 0.01 at scale 10^8 (twice the digits):
-#    it must be divided by 10^4 to be at our scale again.
+# 50, Q - 50, and 12: 0.125 is exactly halfway between 0.12 and 0.13, and both cutting
+# off and Python's `round` (which sends halves to the even neighbour) give 12.
+#
 # </details>
+#
+# **2.** Why is `encode(0.1) * encode(0.1)` not the encoding of 0.01?
+#
+# <details><summary>Answer</summary>
+#
+# It is 1000 * 1000 = 10^6, the encoding of 0.01 at scale 10^8 (twice the digits): it
+# must be divided by 10^4 to be at our scale again.
+#
+# </details>
+#
+# **3.** Why does `mul` decode nothing to floats, not even at the end?
+#
+# <details><summary>Answer</summary>
+#
+# A float keeps about 16 significant digits: beyond that it rounds, and the product of
+# two encoded numbers quickly has more (the course's float `encode` lost -1.5 the same
+# way). Integers in Python are exact at any size, and on shares there is nothing to
+# decode anyway: only the owner of all the shares could.
+#
+# </details>
+#
+# **Graded exercise:** [exercise 8, secure aggregation](../exercises/08-secure-aggregation.ipynb)
+# averages three workers' models on shares; the models are encoded with
+# `fix_precision()`, this lesson's encoding, before they are shared.
 #
 # ## What to try next
 #

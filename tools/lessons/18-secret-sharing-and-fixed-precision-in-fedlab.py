@@ -1,5 +1,3 @@
-"""Lesson 18: share() and fix_prec() on workers; Beaver multiplication; comparisons."""
-
 # %% [markdown]
 # # 18. Secret sharing and fixed precision in fedlab
 #
@@ -27,7 +25,7 @@ bob = sy.VirtualWorker(hook, id="bob")
 alice = sy.VirtualWorker(hook, id="alice")
 secure_worker = sy.VirtualWorker(hook, id="secure_worker")
 th.manual_seed(0)  # the random shares below are the same at every run
-sy.watch(bob, alice, secure_worker)
+sy.watch(bob, alice, secure_worker, side=True)
 
 # %% [markdown]
 # ## Secret sharing with `.share()`
@@ -163,8 +161,46 @@ y = th.tensor([2, -1, 1, 0.25]).fix_precision().share(bob, alice, crypto_provide
 # shares, dividing each share does not work for more than two parties, so fedlab asks
 # the provider for one more random pair: r, and r divided by 1000. The parties reveal
 # x + r to bob only (r hides x), bob divides it, and everyone subtracts their share of
-# r / 1000. The result can be one thousandth off, like any rounding.
+# r / 1000. The result can be one thousandth off, like any rounding (but it is exact
+# when the product has no more than 3 digits after the point, as above).
 #
+# ### Your turn
+#
+# Share `th.tensor([0.5, -1.25, 2.0])` as `my_x` and `th.tensor([4.0, 0.5, -0.75])` as
+# `my_y`, both in fixed precision, between bob and alice, with secure_worker as crypto
+# provider. Then, inside the `with` block, multiply them on the shares and decrypt only
+# the product into `my_product` (floats, here on me). The check reads the shares in the
+# workers' stores and the messages of `my_trace`.
+
+# %%
+my_x = ...  # th.tensor([0.5, -1.25, 2.0]), encoded and shared
+my_y = ...  # th.tensor([4.0, 0.5, -0.75]), the same way
+with sy.trace() as my_trace:
+    my_product = ...  # my_x * my_y on the shares, then decrypted and decoded
+
+# %%
+from fedlab.viz import practice
+
+practice.check("shared-product")
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# my_x = th.tensor([0.5, -1.25, 2.0]).fix_precision()
+# my_x = my_x.share(bob, alice, crypto_provider=secure_worker)
+# my_y = th.tensor([4.0, 0.5, -0.75]).fix_precision()
+# my_y = my_y.share(bob, alice, crypto_provider=secure_worker)
+# with sy.trace() as my_trace:
+#     my_product = (my_x * my_y).get().float_precision()
+# ```
+#
+# `draw_flows(my_trace, "my product")` shows the triple coming from secure_worker and
+# only masked values between bob and alice. Neither `my_x` nor `my_y` was ever decrypted:
+# their shares are still on bob and alice.
+# </details>
+
+# %% [markdown]
 # ## Comparing two secrets
 #
 # `x > y` is the sign of y - x, and the sign is the top bit. The parties cannot look at
@@ -197,17 +233,39 @@ print((x < y).get().float_precision(), (x == y).get().float_precision())
 #
 # ## Check yourself
 #
-# 1. Bob and alice revealed eps = x - a during the multiplication. Why does that not
-#    tell them x?
-# 2. What could secure_worker learn if alice told it what she saw during `x * y`?
+# **1.** Bob and alice revealed eps = x - a during the multiplication. Why does that not
+# tell them x?
 #
-# <details><summary>Answers</summary>
+# <details><summary>Answer</summary>
 #
-# 1. a is uniformly random and known only to the provider, so x - a is uniformly random
-#    too: it would look the same for any x.
-# 2. x and y themselves: alice saw eps = x - a and delta = y - b, and the provider knows
-#    a and b. That is why the provider must not collude with any party.
+# a is uniformly random and known only to the provider, so x - a is uniformly random too:
+# it would look the same for any x.
+#
 # </details>
+#
+# **2.** What could secure_worker learn if alice told it what she saw during `x * y`?
+#
+# <details><summary>Answer</summary>
+#
+# x and y themselves: alice saw eps = x - a and delta = y - b, and the provider knows a
+# and b. That is why the provider must not collude with any party.
+#
+# </details>
+#
+# **3.** `x + y` on two shared tensors sends no message between the parties; `x * y`
+# does. Why?
+#
+# <details><summary>Answer</summary>
+#
+# A sum is the sum of the shares, so each party adds its own two (lesson 16). A product
+# has cross terms, one party's share times another's, which the parties can only get
+# from a Beaver triple and the masked values eps and delta.
+#
+# </details>
+#
+# **Graded exercise:** [exercise 8, secure aggregation](../exercises/08-secure-aggregation.ipynb)
+# uses `fix_precision().share(..., crypto_provider=james)` and additions on shares to
+# average three workers' models.
 #
 # ## What to try next
 #

@@ -1,5 +1,3 @@
-"""Lesson 19: the course's final project: FedAvg on digits with the average computed on shares."""
-
 # %% [markdown]
 # # 19. Federated learning with encrypted gradient aggregation
 #
@@ -102,7 +100,7 @@ print(params[0][0])
 # trace every message.
 
 # %%
-sy.watch(bob, alice, james)
+sy.watch(bob, alice, james, side=True)
 
 # %%
 with sy.trace() as t:
@@ -210,6 +208,47 @@ print(f"after 8 rounds: plain {history['plain'][-1]:.3f}, encrypted {history['en
 # The two curves lie on each other: the encrypted average is the plain average, rounded
 # to 3 digits. What changed is who saw what.
 #
+# ### Your turn
+#
+# Bob and alice each hold an update (a gradient, say) that nobody else may see. Average
+# the two as Part B did, inside the `with` block: share a copy of each update where it
+# lives, in fixed precision, between bob and alice with james as crypto provider; add the
+# two shared updates; decrypt only the sum, and divide it by 2, into `my_average`. The
+# check reads `my_trace`: no message may carry an update, and only the sum may be
+# decrypted.
+
+# %%
+bob_update = torch.tensor([0.5, -1.25, 0.75]).send(bob)  # only bob holds it
+alice_update = torch.tensor([0.25, 0.5, -1.5]).send(alice)  # only alice holds it
+with sy.trace() as my_trace:
+    my_average = ...  # the average of the two updates, computed on shares
+
+# %%
+from fedlab.viz import practice
+
+practice.check("encrypted-average")
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# bob_update = torch.tensor([0.5, -1.25, 0.75]).send(bob)  # only bob holds it
+# alice_update = torch.tensor([0.25, 0.5, -1.5]).send(alice)  # only alice holds it
+# with sy.trace() as my_trace:
+#     my_shared = [
+#         update.copy().fix_precision().share(bob, alice, crypto_provider=james).get()
+#         for update in (bob_update, alice_update)
+#     ]
+#     my_average = (my_shared[0] + my_shared[1]).get().float_precision() / 2
+# ```
+#
+# The updates themselves never moved: bob sent alice one random share of his, alice sent
+# bob one of hers, and only the shares of the sum came to you. Fetching each update
+# (`bob_update.copy().get()`) or decrypting each shared update on its own would give the
+# same average, and show you both updates: the check catches both.
+# </details>
+
+# %% [markdown]
 # ## What is protected, and from whom
 #
 # - **Protected**: each worker's model, from us (the server), from the other worker and
@@ -233,25 +272,44 @@ print(f"after 8 rounds: plain {history['plain'][-1]:.3f}, encrypted {history['en
 #
 # ## Check yourself
 #
-# 1. Why does `.get()` on `encrypted_param` not reveal bob's parameter, while `.get()` on
-#    `spdz_params[0] + spdz_params[1]` reveals the sum?
-# 2. With only two workers, what can bob compute from the average and his own model?
+# **1.** Why does `.get()` on `encrypted_param` not reveal bob's parameter, while `.get()`
+# on `spdz_params[0] + spdz_params[1]` reveals the sum?
 #
-# <details><summary>Answers</summary>
+# <details><summary>Answer</summary>
 #
-# 1. `encrypted_param` is a shared value whose record was still on bob (he shared it):
-#    its `.get()` hands over the pointers to the shares. The sum is a shared value whose
-#    record we hold, and `.get()` on it fetches and adds its shares: decryption.
-# 2. alice's model: 2 * average - his own. Secure aggregation hides individual models only
-#    among enough workers (or with noise added).
+# `encrypted_param` is a shared value whose record was still on bob (he shared it): its
+# `.get()` hands over the pointers to the shares. The sum is a shared value whose record
+# we hold, and `.get()` on it fetches and adds its shares: decryption.
+#
 # </details>
+#
+# **2.** With only two workers, what can bob compute from the average and his own model?
+#
+# <details><summary>Answer</summary>
+#
+# alice's model: 2 * average - his own. Secure aggregation hides individual models only
+# among enough workers (or with noise added).
+#
+# </details>
+#
+# **3.** Why does the encrypted average need no help from james, the crypto provider?
+#
+# <details><summary>Answer</summary>
+#
+# It is a sum, and sums are computed share by share (lesson 16); only products and
+# comparisons need the provider's random numbers. Dividing the decrypted sum by 2 is done
+# in the clear, by whoever is allowed to see the sum.
+#
+# </details>
+#
+# **Graded exercise:** [exercise 8, secure aggregation](../exercises/08-secure-aggregation.ipynb)
+# asks for exactly this with three workers: average their models on shares, shared where
+# they live, checked from the message log, and leave nothing behind on the workers.
 #
 # ## What to try next
 #
 # - Add a third worker, charlie, and share among all three: does the number of messages
 #   grow with the workers, or with their square?
 # - Time an encrypted round and a plain one with `time.perf_counter()`.
-# - The graded exercise `exercises/08-secure-aggregation.ipynb` asks for exactly this,
-#   with three workers, checked from the message log.
 # - Go on to [lesson 20](20-encrypted-inference-with-a-shared-model.ipynb): a whole model,
 #   shared, classifying shared images.

@@ -1,5 +1,3 @@
-"""Lesson 20: a shared model classifies shared digits; and a shared model trains on shared data."""
-
 # %% [markdown]
 # # 20. Encrypted inference with a shared model
 #
@@ -153,6 +151,41 @@ plt.show()
 print("same predictions:", torch.equal(encrypted_predictions, plain_predictions[:50]))
 
 # %% [markdown]
+# ### Your turn
+#
+# The client has five more images, `client_x[50:55]`. Encode and share them as
+# `my_images` between alice and bob (in that order, like the model), with
+# `crypto_provider` as crypto provider. Then, inside the `with` block, classify them with
+# the shared `model` and decrypt only the predicted digits into `my_prediction`: the
+# scores must stay shared. The check reads the shares in the stores and what came to you
+# in `my_trace`.
+
+# %%
+my_images = ...  # client_x[50:55], encoded and shared like the model
+with sy.trace() as my_trace, torch.no_grad():
+    my_prediction = ...  # the predicted digits, decrypted here (and nothing else)
+
+# %%
+from fedlab.viz import practice
+
+practice.check("encrypted-prediction")
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# my_images = client_x[50:55].fix_precision()
+# my_images = my_images.share(alice, bob, crypto_provider=crypto_provider)
+# with sy.trace() as my_trace, torch.no_grad():
+#     my_prediction = model(my_images).argmax(dim=1).get().float_precision().long()
+# ```
+#
+# Two tensors came to you, alice's and bob's shares of the five digits; the scores,
+# like the images and the weights, never left their shares. Decrypting the scores and
+# taking the argmax here would give the same digits, and show you more than them.
+# </details>
+
+# %% [markdown]
 # ## Training on shares
 #
 # PySyft's tutorial 12 goes further: the model *and* the data are shared with
@@ -233,18 +266,29 @@ plt.show()
 #
 # ## Check yourself
 #
-# 1. Which operations of `Net.forward` need the crypto provider, and which do not?
-# 2. Why does the client need `argmax` on shares, rather than decrypting the scores and
-#    taking the argmax itself?
+# **1.** Which operations of `Net.forward` need the crypto provider, and which do not?
 #
-# <details><summary>Answers</summary>
+# <details><summary>Answer</summary>
 #
-# 1. `x.view` (a reshape of every share) needs nobody; `fc1` and `fc2` (products of two
-#    shared tensors, and their truncation) and `F.relu` (a comparison) need it.
-# 2. It need not: decrypting the scores is the client's right. But the scores reveal more
-#    about the model than the predicted digit does; sharing up to the argmax gives away
-#    the least. (And the server may not be willing to release more than the label.)
+# `x.view` (a reshape of every share) needs nobody; `fc1` and `fc2` (products of two
+# shared tensors, and their truncation) and `F.relu` (a comparison) need it.
+#
 # </details>
+#
+# **2.** Why does the client need `argmax` on shares, rather than decrypting the scores
+# and taking the argmax itself?
+#
+# <details><summary>Answer</summary>
+#
+# It need not: decrypting the scores is the client's right. But the scores reveal more
+# about the model than the predicted digit does; sharing up to the argmax gives away the
+# least. (And the server may not be willing to release more than the label.)
+#
+# </details>
+#
+# **Graded exercise:** [exercise 8, secure aggregation](../exercises/08-secure-aggregation.ipynb)
+# shares models with `fix_precision().share(...)` as this lesson does, to average them
+# without anyone seeing one; it is the course's graded exercise on secure computation.
 #
 # ## What to try next
 #
