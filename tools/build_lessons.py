@@ -49,6 +49,9 @@ How a lesson is shaped (``tests/test_lessons.py`` checks the parts it can):
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import re
 import subprocess
 import sys
 import time
@@ -145,6 +148,25 @@ def execute(nb: nbformat.NotebookNode, timeout: int = 300) -> float:
     return time.perf_counter() - start
 
 
+def _stable_widget_ids(nb: nbformat.NotebookNode, name: str) -> None:
+    """Rename the widgets' random model ids by creation order, so a rebuild diffs clean.
+
+    ipywidgets names each model with a fresh uuid; the saved state and every output that
+    shows a widget refer to it, so all of them are renamed together. The lesson's name is
+    part of each id, so no two lessons open in one JupyterLab share a model id.
+    """
+    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+    models = state.get("state", {})
+    if not models:
+        return
+    # nbclient keeps the models in the order the kernel opened them: deterministic.
+    rename = {old: hashlib.md5(f"{name}:{i}".encode()).hexdigest() for i, old in enumerate(models)}
+    pattern = re.compile("|".join(map(re.escape, rename)))
+    text = pattern.sub(lambda m: rename[m.group(0)], json.dumps(nb))
+    nb.clear()
+    nb.update(nbformat.from_dict(json.loads(text)))
+
+
 def _drop_side_panels(nb: nbformat.NotebookNode) -> None:
     """Keep no side panel in the saved widget state.
 
@@ -194,6 +216,7 @@ def build(source: Path, run: bool = True) -> float:
         return 0.0
     nb = nbformat.read(path, as_version=4)
     seconds = execute(nb)
+    _stable_widget_ids(nb, source.stem)
     nbformat.write(nb, path)
     return seconds
 

@@ -135,15 +135,25 @@ def test_badge_opens_the_index_notebook(lab: str, page) -> None:
         assert panel_text(page, watching[0]) == ""
         run_all(page)
         cell = page.locator(f"{NOTEBOOK} .jp-Cell").nth(watching[0])
-        cell.locator(".jp-OutputArea-output .jupyter-widgets").first.wait_for(timeout=300_000)
+        # sy.watch(..., side=True) pins the panel in JupyterLab's side area (sidecar),
+        # where it stays in sight; otherwise it is the cell's output.
+        side = "side=True" in cells[watching[0]].source
+        where = (
+            page.locator(".jupyterlab-sidecar .fedlab-panel")
+            if side
+            else cell.locator(".jp-OutputArea-output .jupyter-widgets")
+        )
+        where.first.wait_for(timeout=300_000)
         page.wait_for_function(  # the rest of the notebook has run too
             """sel => ![...document.querySelectorAll(sel + ' .jp-InputArea-prompt')]
                 .some(p => /[*]/.test(p.textContent))""",
             arg=NOTEBOOK,
             timeout=300_000,
         )
-        panel = panel_text(page, watching[0])
+        panel = where.first.inner_text()
         assert "bob" in panel, f"the live panel of cell {watching[0]} shows {panel!r}"
+        if side:
+            assert page.locator(".jupyterlab-sidecar").count() == 1, "one side panel, not a pile"
         cell.scroll_into_view_if_needed()  # for the screenshot
     # binder/postBuild's settings: no news pop-up over the first lesson.
     assert not page.get_by_text("Jupyter news").count()
