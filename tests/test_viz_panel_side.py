@@ -2,7 +2,8 @@
 
 In a real kernel (nbclient): the cell's own output is the usual panel, with nothing
 added; a sidecar widget titled after the workers holds the same live view; watching the
-same workers again closes the old sidecar instead of piling up side panels. Whether
+same workers again closes the old sidecar instead of piling up side panels, and keeps
+the side area showing the new panel even when it is watched without ``side``. Whether
 JupyterLab shows it pinned while the notebook scrolls is checked in the browser
 (tests/browser/test_lessons_browser.py).
 """
@@ -63,6 +64,23 @@ def test_watching_again_closes_the_old_sidecar():
     )
     nb = _run([setup, first, again])
     assert nb.cells[2].outputs[0].text.strip() == "True True True"
+
+
+@pytest.mark.slow
+def test_watching_again_without_side_keeps_the_panel_in_the_side_area():
+    setup = "import torch\nimport fedlab as sy\nhook = sy.TorchHook(torch)\n"
+    setup += "bob = sy.VirtualWorker(hook, id='bob')\nalice = sy.VirtualWorker(hook, id='alice')"
+    first = "p = sy.watch(bob, alice, side=True)\nold = p._side"
+    again = "q = sy.watch(bob, alice)\nprint(old.comm is None, q._side is not None)\nq"
+    other = "r = sy.watch(alice)\nprint(r._side is None)\nx = torch.ones(2).send(bob)"
+    nb = _run([setup, first, again, other])
+    assert nb.cells[2].outputs[0].text.strip() == "True True"  # one side panel: the new one
+    assert nb.cells[3].outputs[0].text.strip() == "True"  # other workers: inline only
+    side = _sidecars(nb)[-1]  # the one opened last, by the watch without side=True
+    (shown,) = side["outputs"]
+    models = nb.metadata["widgets"][STATE]["state"]
+    page = models[shown["data"]["application/vnd.jupyter.widget-view+json"]["model_id"]]
+    assert 'data-ref="bob:1"' in page["state"]["value"]  # live: painted after the send
 
 
 def test_without_a_notebook_side_does_nothing(bob):

@@ -209,7 +209,9 @@ def watch(*workers: Any, side: bool = False) -> Panel:
 
     Show it by making it the last expression of a cell: ``sy.watch(bob, alice)``.
     ``side=True`` also pins it in JupyterLab's side area, in sight while the notebook
-    scrolls. Watching the same workers again replaces the previous panel.
+    scrolls. Watching the same workers again replaces the previous panel; if that one
+    was pinned, the new one takes its place in the side area (a student who watches again
+    to see a snapshot in the cell must not lose the panel that stays in sight).
     """
     ids = _ids(workers)
     if not ids:
@@ -217,6 +219,7 @@ def watch(*workers: Any, side: bool = False) -> Panel:
     key = tuple(ids)
     old = _open.pop(key, None)
     if old is not None:
+        side = side or old._side is not None
         old.close(keep_view=True)
     panel = Panel(ids)
     _open[key] = panel
