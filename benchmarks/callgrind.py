@@ -28,6 +28,7 @@ SETUP = """
 import sys, torch
 import torch.nn.functional as F
 import fedlab as sy
+assert sy.__file__.startswith(sys.argv[2]), sy.__file__  # the checkout asked for
 torch.set_num_threads(1)
 hook = sy.TorchHook(torch)
 bob = sy.VirtualWorker(hook, id="bob")
@@ -55,8 +56,9 @@ def instructions(script: str, n: int, src: Path) -> int:
         env = {**os.environ, "PYTHONPATH": str(src), "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
         valgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
                     "--collect-atstart=no", "--toggle-collect=sys_call_tracing"]  # fmt: skip
-        command = [*valgrind, sys.executable, "-c", script, str(n)]
-        subprocess.run(command, check=True, env=env, capture_output=True)
+        command = [*valgrind, sys.executable, "-c", script, str(n), str(src)]
+        # (in the temporary folder: with -c, Python puts the current folder first on its path)
+        subprocess.run(command, check=True, env=env, capture_output=True, cwd=tmp)
         summary = re.search(r"^summary:\s+(\d+)", out.read_text(), re.M)
         assert summary, "callgrind wrote no summary line"
         return int(summary.group(1))
