@@ -46,6 +46,14 @@ CASES = {
     "freed x + y (op, reply, delete)": "z = x + y\ndel z",
     "F.linear on pointers": "kept.append(F.linear(x, w, b))",
     "lesson 7's send loop (send, delete)": "z = torch.tensor([1.0, 2.0]).send(bob)\ndel z",
+    "the same, a subscriber that does nothing": "z = torch.tensor([1.0, 2.0]).send(bob)\ndel z",
+    "the same, watched by a live panel": "z = torch.tensor([1.0, 2.0]).send(bob)\ndel z",
+}
+# What a case sets up before its loop (and the loop's warm-up).
+PRELUDES = {
+    "the same, a subscriber that does nothing": "sy.subscribe(lambda event: None)",
+    "the same, watched by a live panel": "panel = sy.watch(sy.local_worker, bob)\n"
+    "panel._repr_mimebundle_()  # displayed, as in a notebook",
 }
 
 
@@ -64,14 +72,10 @@ def instructions(script: str, n: int, src: Path) -> int:
         return int(summary.group(1))
 
 
-def per_iteration(body: str, n: int, src: Path) -> float:
-    """Instructions of one iteration of ``body``, after a warm-up of 50."""
-    indented = "".join(f"    {line}\n" for line in body.splitlines())
-    script = (
-        SETUP
-        + "def loop(n):\n    for _ in range(n):\n"
-        + "".join(f"    {line}\n" for line in indented.splitlines())
-    )
+def per_iteration(body: str, n: int, src: Path, prelude: str = "") -> float:
+    """Instructions of one iteration of ``body``, after ``prelude`` and a warm-up of 50."""
+    loop = "".join(f"        {line}\n" for line in body.splitlines())
+    script = f"{SETUP}{prelude}\ndef loop(n):\n    for _ in range(n):\n{loop}"
     # The first calls fill torch's and Python's caches: run them before counting.
     script += "loop(50)\nsys.call_tracing(loop, (n,))\n"
     return instructions(script, n, src) / n
@@ -86,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     figures = {}
     for name, body in CASES.items():
-        figures[name] = round(per_iteration(body, args.n, args.src.resolve()), -2)
+        count = per_iteration(body, args.n, args.src.resolve(), PRELUDES.get(name, ""))
+        figures[name] = round(count, -2)
         print(f"{name:40s} {figures[name]:>10,.0f}", flush=True)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=1) + "\n")

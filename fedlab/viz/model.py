@@ -215,85 +215,72 @@ class StoreModel:
         when = due if due is not None else [math.inf]
         paint = tick if tick is not None else _nothing
 
-        def on_message(kind: str, sender: str, receiver: str, nbytes: int, payload: Any,
-                       sent: float, elapsed: float | None = None) -> None:  # fmt: skip
-            try:
-                try:
-                    counts = senders[sender][receiver]
-                except KeyError:  # the first message between these two workers
-                    counts = model._counter(sender, receiver)
-                counts[0] += 1
-                counts[1] += nbytes
-                if counts[2]:  # sent by the local worker, watched: why its pointers go
-                    if kind == "delete":
-                        last[0] = (kind, receiver, payload)  # the payload only names an id
-                        if held_ids and getattr(payload, "id", None) in held_ids:
-                            model._release(last[0])
-                    elif kind == "fetch":  # rarer: and another pointer may name the same id
-                        last[0] = (kind, receiver, payload)
-                        model._release(last[0], always=True)
-                    elif kind == "forward":  # a pointer sent on: dest holds it now
-                        dest = getattr(payload, "dest", receiver)
-                        gone[(receiver, getattr(payload, "id", None))] = f"sent to {dest}"
-                        if len(gone) > KEEP_GONE:
-                            model._forget_gone()
-                # Paint only after messages: in a worker of this process every store and
-                # delete happens while a message is handled, and its reply comes last. A
-                # message comes with the perf_counter time it was sent: no clock call here.
-                if sent >= when[0]:
-                    paint()
-            except Exception:
-                pass
-
-        def on_stored(worker_id: str, obj_id: int, obj: Any, event: Any = None) -> None:
-            try:
-                c = cols_get(worker_id)
-                if c is not None:
-                    if type(obj) is plain and c.in_process:  # the usual case: no describing
-                        c.live[obj_id] = (model.epoch, weak(obj))
-                    else:  # as an event describes it (a copy is described as its original)
-                        said = () if event is None else (event.kind, event.summary)
-                        c.live[obj_id] = (model.epoch, entry_for(worker_id, obj_id, obj, *said))
-            except Exception:
-                pass
-
-        def on_deleted(worker_id: str, obj_id: int, reason: str) -> None:
-            try:
-                c = cols_get(worker_id)
-                if c is not None:
-                    rec = c.live.pop(obj_id, None)
-                    if rec is not None:
-                        shown = rec[1]
-                        if type(shown) is not _Ref:
-                            c.dead.append((obj_id, rec[0], shown, None, reason))
-                        elif (obj := shown()) is not None:  # its last moment: read it now
-                            c.dead.append((obj_id, rec[0], obj.dtype, obj.shape, reason))
-                        else:  # freed without a delete event: nothing left to describe
-                            c.dead.append((obj_id, rec[0], None, None, reason))
-                        c.deleted += 1
-            except Exception:
-                pass
-
         message, stored, deleted = events.MessageEvent, events.ObjectStored, events.ObjectDeleted
         cleared, clock = events.StoreCleared, time.perf_counter
 
+        def forget(c: _Column, obj_id: int, reason: str) -> None:
+            rec = c.live.pop(obj_id, None)
+            if rec is not None:
+                shown = rec[1]
+                if type(shown) is not _Ref:
+                    c.dead.append((obj_id, rec[0], shown, None, reason))
+                elif (obj := shown()) is not None:  # its last moment: read it now
+                    c.dead.append((obj_id, rec[0], obj.dtype, obj.shape, reason))
+                else:  # freed without a delete event: nothing left to describe
+                    c.dead.append((obj_id, rec[0], None, None, reason))
+                c.deleted += 1
+
         def on_event(e: Any) -> None:
-            # Events as objects: with other subscribers, and from workers in other
-            # processes (whose stored objects come described, as copies).
+            # One function, one call per event: a watched loop publishes ~6 per iteration.
             try:
                 t = type(e)
                 if t is message:
-                    on_message(e.kind, e.sender, e.receiver, e.nbytes, e.payload, e.time)
+                    try:
+                        counts = senders[e.sender][e.receiver]
+                    except KeyError:  # the first message between these two workers
+                        counts = model._counter(e.sender, e.receiver)
+                    counts[0] += 1
+                    counts[1] += e.nbytes
+                    if counts[2]:  # sent by the local worker, watched: why its pointers go
+                        kind = e.kind
+                        if kind == "delete":
+                            last[0] = (kind, e.receiver, e.payload)  # (it only names an id)
+                            if held_ids and getattr(e.payload, "id", None) in held_ids:
+                                model._release(last[0])
+                        elif kind == "fetch":  # rarer: and another pointer may name the id
+                            last[0] = (kind, e.receiver, e.payload)
+                            model._release(last[0], always=True)
+                        elif kind == "forward":  # a pointer sent on: dest holds it now
+                            dest = getattr(e.payload, "dest", e.receiver)
+                            gone[(e.receiver, getattr(e.payload, "id", None))] = f"sent to {dest}"
+                            if len(gone) > KEEP_GONE:
+                                model._forget_gone()
+                    # Paint only after messages: in a worker of this process every store
+                    # and delete happens while a message is handled, and its reply comes
+                    # last. A message comes with the time it was sent: no clock call here.
+                    if e.time >= when[0]:
+                        paint()
                 elif t is stored:
-                    on_stored(e.worker, e.id, e.obj, e)
+                    c = cols_get(e.worker)
+                    if c is not None:
+                        obj = e.obj
+                        if type(obj) is plain and c.in_process:  # the usual case: no describing
+                            c.live[e.id] = (model.epoch, weak(obj))
+                        else:  # as the event describes it (a copy as its original)
+                            c.live[e.id] = (model.epoch, entry_for(e.worker, e.id, obj, e.kind,
+                                                                   e.summary))  # fmt: skip
                 elif t is deleted:
-                    on_deleted(e.worker, e.id, e.reason)
+                    c = cols_get(e.worker)
+                    if c is not None:
+                        forget(c, e.id, e.reason)
                 elif t is cleared:
-                    for i in e.ids:
-                        on_deleted(e.worker, i, e.reason)
+                    c = cols_get(e.worker)
+                    if c is not None:
+                        for i in e.ids:
+                            forget(c, i, e.reason)
                     if clock() >= when[0]:
                         paint()
-            except Exception:
+            except Exception:  # nothing may raise: the core calls this in a student's loop
                 pass
 
         return on_event, None
