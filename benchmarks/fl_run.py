@@ -105,19 +105,25 @@ def _on_ray(run):
     return on_ray
 
 
+def local_epoch(model: nn.Module, rnd: int, c: int, w, px, py, n: int, cfg: Config) -> nn.Module:
+    """Client ``c``'s epoch of round ``rnd`` on worker ``w``, op by op; the copy stays on ``w``."""
+    local = model.copy().send(w)
+    opt = torch.optim.SGD(local.parameters(), lr=cfg.lr)
+    batches = batch_order(n, rnd, c, cfg)
+    perm = torch.tensor([i for _, _, idx in batches for i in idx]).send(w)
+    for s, e, _ in batches:
+        ix = perm[s:e]
+        opt.zero_grad()
+        nn.functional.cross_entropy(local(px[ix]), py[ix]).backward()
+        opt.step()
+    return local
+
+
 def run_fedlab(cfg: Config, x, y, shards, workers=None) -> tuple[list[float], nn.Module]:
     """fedlab: data lives on the clients; each round the model travels to each of them."""
 
     def train(model, rnd, c, w, px, py, n):
-        local = model.copy().send(w)
-        opt = torch.optim.SGD(local.parameters(), lr=cfg.lr)
-        batches = batch_order(n, rnd, c, cfg)
-        perm = torch.tensor([i for _, _, idx in batches for i in idx]).send(w)
-        for s, e, _ in batches:
-            ix = perm[s:e]
-            opt.zero_grad()
-            nn.functional.cross_entropy(local(px[ix]), py[ix]).backward()
-            opt.step()
+        local = local_epoch(model, rnd, c, w, px, py, n, cfg)
         local.get()
         return [p.detach() for p in local.parameters()]
 

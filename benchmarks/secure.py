@@ -31,8 +31,8 @@ import sys
 import time
 
 import torch
-from torch import nn
 
+from benchmarks.fl_run import local_epoch
 from benchmarks.task import Config, batch_order, load_digits_arrays, make_model, split, total_loss
 from benchmarks.timing import ROOT, per_call
 
@@ -63,16 +63,7 @@ def _setup(cfg: Config):
 
 
 def _train_op_by_op(model, rnd, c, w, px, py, n, cfg):
-    local = model.copy().send(w)
-    opt = torch.optim.SGD(local.parameters(), lr=cfg.lr)
-    batches = batch_order(n, rnd, c, cfg)
-    perm = torch.tensor([i for _, _, idx in batches for i in idx]).send(w)
-    for s, e, _ in batches:
-        ix = perm[s:e]
-        opt.zero_grad()
-        nn.functional.cross_entropy(local(px[ix]), py[ix]).backward()
-        opt.step()
-    return list(local.parameters())
+    return list(local_epoch(model, rnd, c, w, px, py, n, cfg).parameters())  # (left on w)
 
 
 def _trainer_with_plans(cfg: Config):
