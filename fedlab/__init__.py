@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fedlab import exceptions, secure
+from fedlab import exceptions, log, secure
 from fedlab.events import subscribe
 from fedlab.federated import BaseDataset, FederatedDataLoader, FederatedDataset, Optims
 from fedlab.federated.sandbox import PrivateGridNetwork, create_sandbox
@@ -48,6 +48,7 @@ __all__ = [
     "is_pointer",
     "live_pointers",
     "local_worker",
+    "log",
     "reset",
     "secure",
     "shutdown_workers",

@@ -1,22 +1,22 @@
 """Events that workers publish: messages on the wire and changes to object stores.
 
 The visualisation and the grader subscribe here; the core never imports them. A worker
-publishes a ``MessageEvent`` for each message it sends and each reply it gets, and a
-store publishes ``ObjectStored``, ``ObjectDeleted`` and ``StoreCleared``. Publishing costs
-one truth test (``if bus:``) when nobody listens. Summaries are worked out only when a
+publishes one ``Exchange`` for each message it sends, once the reply is back, and a store
+publishes ``ObjectStored``, ``ObjectDeleted`` and ``StoreCleared``. Publishing costs one
+truth test (``if bus:``) when nobody listens. Summaries are worked out only when a
 subscriber reads them.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
-from fedlab.messages import PlanDef
-from fedlab.messages import describe as describe_message
+from fedlab.messages import PlanDef, RunOp
 
 _now = time.perf_counter
 
@@ -29,7 +29,7 @@ def describe(obj: Any) -> tuple[str, str]:
     if location is not None:
         return "pointer", f"-> {location}:{obj.id_at_location}"
     if type(obj) is PlanDef:
-        return "plan", describe_message(obj)[0]
+        return "plan", f"plan {obj.name} ({sum(type(s) is RunOp for s in obj.steps)} ops)"
     return type(obj).__name__, ""
 
 
@@ -52,45 +52,26 @@ class _Event:
         return f"{type(self).__name__}({fields})"
 
 
-class MessageEvent(_Event):
-    """A message went from ``sender`` to ``receiver`` (``kind``: ``send``, ``op``, ``reply``...).
+class Exchange(_Event):
+    """``sender`` sent a message to ``receiver`` and got its reply: published once it is back.
 
-    ``payload`` is the message itself; ``summary`` (one line) and ``ids`` (the object ids
-    it names) are read off it when first asked. ``time`` is when it was sent
-    (``time.perf_counter``); a reply's ``elapsed`` is the round trip in seconds.
+    The request is ``kind``, ``nbytes`` and ``payload``; the reply is ``reply`` (a ``Reply``
+    or an ``ErrorReply``) of ``reply_nbytes`` bytes, ``elapsed`` seconds after ``time``. What
+    the receiver did meanwhile was published before it; ``seq`` and ``end``, drawn from
+    ``bus.order`` as the request left and the reply came, put each message back in the
+    order it travelled (``fedlab.log.messages``, which also fills in ``rows``).
     """
 
-    __slots__ = ("_ids", "_summary", "elapsed", "kind", "nbytes", "payload", "receiver",
-                 "sender", "time")  # fmt: skip
-    _compare = ("kind", "sender", "receiver", "nbytes", "summary", "ids")
+    __slots__ = ("elapsed", "end", "kind", "nbytes", "payload", "receiver", "reply",
+                 "reply_nbytes", "rows", "sender", "seq", "time")  # fmt: skip
+    _compare = ("kind", "sender", "receiver", "nbytes", "reply_nbytes")
 
-    def __init__(self, kind: str, sender: str, receiver: str, nbytes: int,
-                 summary: str | None = None, ids: tuple[int, ...] | None = None,
-                 payload: Any = None, time: float | None = None,
-                 elapsed: float | None = None) -> None:  # fmt: skip
+    def __init__(self, kind: str, sender: str, receiver: str, nbytes: int, payload: Any,
+                 reply: Any, reply_nbytes: int, time: float, elapsed: float, seq: int,
+                 end: int, rows: Any = None) -> None:  # fmt: skip
         self.kind, self.sender, self.receiver, self.nbytes = kind, sender, receiver, nbytes
-        self._summary, self._ids, self.payload = summary, ids, payload
-        self.time = _now() if time is None else time
-        self.elapsed = elapsed
-
-    def _describe(self) -> None:
-        text, ids = describe_message(self.payload)
-        self._summary = text if self._summary is None else self._summary
-        self._ids = ids if self._ids is None else self._ids
-
-    @property
-    def summary(self) -> str:
-        """A one-line description, e.g. ``add`` or ``float32[2, 3]``."""
-        if self._summary is None:
-            self._describe()
-        return self._summary
-
-    @property
-    def ids(self) -> tuple[int, ...]:
-        """The object ids the message names."""
-        if self._ids is None:
-            self._describe()
-        return self._ids
+        self.payload, self.reply, self.reply_nbytes = payload, reply, reply_nbytes
+        self.time, self.elapsed, self.seq, self.end, self.rows = time, elapsed, seq, end, rows
 
 
 class ObjectStored(_Event):
@@ -120,26 +101,26 @@ class ObjectStored(_Event):
 
 
 class ObjectDeleted(_Event):
-    """``worker`` dropped the object ``id`` from its store, for ``reason``."""
+    """``worker`` dropped the object ``id`` (``obj``, in its last moment) for ``reason``."""
 
-    __slots__ = ("id", "reason", "worker")
+    __slots__ = ("id", "obj", "reason", "worker")
     _compare = ("worker", "id", "reason")
 
-    def __init__(self, worker: str, id: int, reason: str) -> None:
-        self.worker, self.id, self.reason = worker, id, reason
+    def __init__(self, worker: str, id: int, reason: str, obj: Any = None) -> None:
+        self.worker, self.id, self.reason, self.obj = worker, id, reason, obj
 
 
 class StoreCleared(_Event):
-    """``worker`` emptied its whole store (``reset`` or ``clear_objects``)."""
+    """``worker`` emptied its store (``reset``, ``clear_objects``): ``objs`` were under ``ids``."""
 
-    __slots__ = ("ids", "reason", "worker")
+    __slots__ = ("ids", "objs", "reason", "worker")
     _compare = ("worker", "ids", "reason")
 
-    def __init__(self, worker: str, ids: tuple[int, ...], reason: str) -> None:
-        self.worker, self.ids, self.reason = worker, ids, reason
+    def __init__(self, worker: str, ids: tuple[int, ...], reason: str, objs: Any = ()) -> None:
+        self.worker, self.ids, self.reason, self.objs = worker, ids, reason, objs
 
 
-Event = MessageEvent | ObjectStored | ObjectDeleted | StoreCleared
+Event = Exchange | ObjectStored | ObjectDeleted | StoreCleared
 
 
 class Subscription:
@@ -165,6 +146,7 @@ class EventBus:
 
     def __init__(self) -> None:
         self.subscriptions: tuple[Subscription, ...] = ()
+        self.order = itertools.count(1)  # numbers messages (``Exchange.seq``, ``.end``)
 
     def subscribe(self, callback: Callable[[Event], None]) -> Subscription:
         """Call ``callback(event)`` for each future event until the subscription closes."""

@@ -1,8 +1,8 @@
 """Messages between workers: small named tuples whose annotations are their schema.
 
 ``serde`` turns them into bytes and checks every decoded field against its annotation.
-Each message has a ``kind``, the word the message log and the panel show; ``describe``
-gives a message's one-line summary and the object ids it names.
+Each message has a ``kind``, the word the message log and the panel show
+(``fedlab.log.describe`` gives its one-line summary).
 """
 
 from __future__ import annotations
@@ -12,10 +12,6 @@ from typing import Any, NamedTuple
 import torch
 
 from fedlab.serde import register
-
-
-def _short(op: str) -> str:
-    return op.removeprefix("Tensor.").removeprefix("torch.")
 
 
 # -- records: values inside messages ----------------------------------------------------
@@ -186,59 +182,3 @@ class ErrorReply(NamedTuple):
     error: str
     message: str
     kind = "error"
-
-
-def refs(value: Any) -> tuple[int, ...]:
-    """The ids of every ``ObjRef`` in a (nested) value, in order."""
-    t = type(value)
-    if t is ObjRef:
-        return (value.id,)
-    if t is tuple or t is list:
-        return tuple(i for v in value for i in refs(v))
-    if t is dict:
-        return refs(tuple(value.values()))
-    return ()
-
-
-def _what(obj: Any) -> str:
-    if type(obj) is PointerRef:
-        return f"pointer -> {obj.location}:{obj.id_at_location}"
-    if type(obj) is PlanDef:
-        return f"plan {obj.name} ({sum(type(s) is RunOp for s in obj.steps)} ops)"
-    return f"{str(obj.dtype).removeprefix('torch.')}{list(obj.shape)}"
-
-
-def _reply(v: Any) -> tuple[str, tuple[int, ...]]:
-    stored = [v] if type(v) is Stored else v if type(v) is tuple else []
-    if stored and all(type(s) is Stored for s in stored):
-        return "stored " + ", ".join(str(s.id) for s in stored), tuple(s.id for s in stored)
-    if type(v) is int:
-        return f"id {v}", (v,)
-    return (_what(v), ()) if isinstance(v, torch.Tensor) or type(v) is PointerRef else ("", ())
-
-
-def _plan(plan: Any) -> str:
-    return _what(plan) if type(plan) is PlanDef else f"plan {plan.id}"
-
-
-_DESCRIBE = {
-    SendObject: lambda s: (_what(s.obj), ()),
-    RunOp: lambda s: (_short(s.op), refs((s.args, s.kwargs))),
-    Fetch: lambda s: (f"id {s.id}", (s.id,)),
-    Delete: lambda s: (f"id {s.id}", (s.id,)),
-    RemoteGet: lambda s: (f"id {s.id}", (s.id,)),
-    Move: lambda s: (f"id {s.id} -> {s.dest}", (s.id,)),
-    Forward: lambda s: (f"id {s.id} -> {s.dest}", (s.id,)),
-    ClearObjects: lambda s: (s.reason, ()),
-    Search: lambda s: (" ".join(map(str, s.tags)), ()),
-    RunPlan: lambda s: (_plan(s.plan), refs((s.plan, s.inputs))),
-    PlanDef: lambda s: (_what(s), refs(s.state)),
-    Reply: lambda s: _reply(s.value),
-    ErrorReply: lambda s: (s.error, ()),
-}
-
-
-def describe(msg: Any) -> tuple[str, tuple[int, ...]]:
-    """A message's one-line summary (``add``, ``float32[2, 3]``) and the object ids it names."""
-    said = _DESCRIBE.get(type(msg))
-    return said(msg) if said is not None else ("", ())

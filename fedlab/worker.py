@@ -132,7 +132,7 @@ class BaseWorker:
         self._store[obj_id] = obj
         self._holders[obj_id] = holder
         if events.bus:
-            events.bus.publish(events.ObjectStored(self.id, obj_id, obj=obj))
+            events.bus.publish(events.ObjectStored(self.id, obj_id, None, None, obj))
         return obj_id
 
     def get_obj(self, obj_id: int, asker: str | None = None) -> Any:
@@ -157,7 +157,7 @@ class BaseWorker:
         obj = self._store.pop(obj_id)
         self._holders.pop(obj_id, None)
         if events.bus:
-            events.bus.publish(events.ObjectDeleted(self.id, obj_id, reason))
+            events.bus.publish(events.ObjectDeleted(self.id, obj_id, reason, obj))
         return obj
 
     def clear_objects(self) -> BaseWorker:
@@ -173,7 +173,7 @@ class BaseWorker:
         for k in ids:
             self._holders.pop(k, None)
         if events.bus and ids:
-            events.bus.publish(events.StoreCleared(self.id, ids, reason))
+            events.bus.publish(events.StoreCleared(self.id, ids, reason, objs))
         del objs  # pointers among them die here and free what they point to
 
     def _reset(self) -> None:
@@ -205,16 +205,13 @@ class BaseWorker:
         data = serde.encode(self.id, location.id, msg)
         listening = bool(events.bus)
         if listening:
-            start = events._now()
-            events.bus.publish(events.MessageEvent(msg.kind, self.id, location.id, len(data),
-                                                   payload=msg, time=start))  # fmt: skip
+            seq, start = next(events.bus.order), events._now()
         answer = location.recv_msg(data)
         reply = serde.decode(answer, _REPLIES)[2]
-        if listening:
-            now = events._now()
-            event = events.MessageEvent(reply.kind, location.id, self.id, len(answer),
-                                        payload=reply, time=now, elapsed=now - start)  # fmt: skip
-            events.bus.publish(event)
+        if listening:  # one event for the message and its reply: what a watched loop costs
+            events.bus.publish(events.Exchange(msg.kind, self.id, location.id, len(data), msg,
+                                               reply, len(answer), start, events._now() - start,
+                                               seq, next(events.bus.order)))  # fmt: skip
         if type(reply) is m.ErrorReply:
             raise rebuild(reply.error, reply.message)
         return reply.value
@@ -344,7 +341,7 @@ class BaseWorker:
         value = pointer.fetch(obj)
         self._store[msg.id] = value  # (the same id and holder: the pointer now points here)
         if events.bus:
-            events.bus.publish(events.ObjectStored(self.id, msg.id, obj=value))
+            events.bus.publish(events.ObjectStored(self.id, msg.id, None, None, value))
         return stored(msg.id, value, True)
 
     def _on_search(self, sender: str, msg: m.Search) -> tuple:

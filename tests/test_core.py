@@ -140,8 +140,8 @@ def test_get_hands_over_and_sends_no_delete(workers):
     with sy.subscribe(log.append):
         v = x.get()
         del x
-    kinds = [e.kind for e in log if isinstance(e, sy.events.MessageEvent)]
-    assert "delete" not in kinds
+    kinds = [e.kind for e in sy.log.messages(log)]
+    assert "delete" not in kinds and "fetch" in kinds
     assert torch.equal(v, torch.tensor([1]))
     assert keys(bob) == [2]
     del y
@@ -533,11 +533,7 @@ def test_move_sends_the_object_straight_to_the_destination(workers):
         assert x.move(alice) is x
     assert bob._objects == {} and keys(alice) == [1]
     assert repr(x) == "(Wrapper)>[PointerTensor | me:1 -> alice:1]"
-    carriers = [
-        (e.sender, e.receiver)
-        for e in log
-        if isinstance(e, sy.events.MessageEvent) and e.kind == "send"
-    ]
+    carriers = [(e.sender, e.receiver) for e in sy.log.messages(log) if e.kind == "send"]
     assert carriers == [("bob", "alice")]  # the data never passed through me
     assert torch.equal(x.get(), torch.tensor([1, 2, 3, 4, 5]))
 

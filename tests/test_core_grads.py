@@ -11,9 +11,9 @@ import fedlab as sy
 def messages(fn):
     """The kinds of the requests ``fn`` sends (replies left out), and its result."""
     seen = []
-    with sy.subscribe(lambda e: seen.append(e) if type(e).__name__ == "MessageEvent" else None):
+    with sy.subscribe(lambda e: seen.append(e) if type(e).__name__ == "Exchange" else None):
         result = fn()
-    return [e.kind for e in seen if e.kind != "reply"], result
+    return [e.kind for e in sy.log.messages(seen) if e.kind != "reply"], result
 
 
 def test_a_fresh_pointer_knows_it_has_no_gradient_without_asking(workers):

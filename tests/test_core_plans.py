@@ -56,7 +56,7 @@ def messages_of(fn) -> list:
     log: list = []
     with sy.subscribe(log.append):
         fn()
-    return [e for e in log if isinstance(e, sy.events.MessageEvent) and e.kind != "reply"]
+    return [e for e in sy.log.messages(log) if e.kind != "reply"]
 
 
 def test_a_training_plan_on_a_worker_equals_plain_torch_bit_for_bit(workers):

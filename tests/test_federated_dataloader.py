@@ -134,7 +134,7 @@ def test_a_batch_is_two_operations_and_no_data_reach_me(per_step):
     _, fd = _federate()
     loader = sy.FederatedDataLoader(fd, batch_size=2, shuffle=True, iter_per_worker=per_step)
     log = []
-    sub = events.subscribe(lambda e: log.append(e) if type(e) is events.MessageEvent else None)
+    sub = events.subscribe(lambda e: log.append(e) if type(e) is events.Exchange else None)
     try:
         batches = 0
         for step in loader:
@@ -147,7 +147,7 @@ def test_a_batch_is_two_operations_and_no_data_reach_me(per_step):
     finally:
         sub.close()
     assert batches == len(loader) * (2 if per_step else 1)
-    requests = [e for e in log if e.kind != "reply"]
+    requests = [e for e in sy.log.messages(log) if e.kind != "reply"]
     kinds = sorted({e.kind for e in requests})
     assert kinds == ["delete", "op"]  # no send, no fetch: nothing travels to or from me
     ops = [e for e in requests if e.kind == "op"]

@@ -88,12 +88,12 @@ def test_chunks_are_ceil_n_over_k_and_nothing_is_lost(n, k):
 
 def test_federate_sends_each_chunk_straight_to_its_worker_once(bob, alice):
     log = []
-    sub = events.subscribe(lambda e: log.append(e) if type(e) is events.MessageEvent else None)
+    sub = events.subscribe(lambda e: log.append(e) if type(e) is events.Exchange else None)
     try:
         fd = Squares(7).federate(bob, alice)  # PySyft's other spelling: workers as arguments
     finally:
         sub.close()
-    requests = [(e.kind, e.receiver) for e in log if e.kind != "reply"]
+    requests = [(e.kind, e.receiver) for e in sy.log.messages(log) if e.kind != "reply"]
     assert requests == [("send", "bob")] * 2 + [("send", "alice")] * 2
     assert len(fd) == 7
 

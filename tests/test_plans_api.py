@@ -12,7 +12,7 @@ from fedlab.exceptions import PlanError
 
 
 def requests(log) -> list[str]:
-    kinds = [e.kind for e in log if type(e) is sy.events.MessageEvent]
+    kinds = [e.kind for e in sy.log.messages(log)]
     return [k for k in kinds if k not in ("reply", "delete")]
 
 
@@ -60,7 +60,7 @@ def test_a_sent_plan_runs_by_reference_with_its_state_kept_there(workers):
     with sy.subscribe(log.append):
         outs = [ptr_plan(x.send(bob)) for x in xs]
     assert requests(log) == ["send", "plan", "send", "plan"]
-    plan_msgs = [e for e in log if type(e) is sy.events.MessageEvent and e.kind == "plan"]
+    plan_msgs = [e for e in sy.log.messages(log) if e.kind == "plan"]
     assert all(e.nbytes < 64 for e in plan_msgs)  # references only: no steps, no state
     for out, x in zip(outs, xs):
         assert torch.equal(out.get(), plain_net(net, x))

@@ -21,17 +21,40 @@ def _no_panels_left():
 def test_a_failing_subscriber_never_reaches_the_core(bob):
     log: list = []
     with sy.subscribe(lambda e: 1 / 0), sy.subscribe(log.append):
-        events.bus.publish(events.MessageEvent("send", "me", "bob", 1, payload=None, time=0.0))
         events.bus.publish(events.ObjectStored("bob", 7, obj=None))
         events.bus.publish(events.ObjectDeleted("bob", 7, "r"))
         x = torch.tensor([1.0]).send(bob)
         assert x.get().tolist() == [1.0]
     names = [type(e).__name__ for e in log]
     assert names == [
-        "MessageEvent", "ObjectStored", "ObjectDeleted",  # the three published above
-        "MessageEvent", "ObjectStored", "MessageEvent",  # send, stored on bob, reply
-        "MessageEvent", "ObjectDeleted", "MessageEvent",  # fetch, deleted on bob, reply
+        "ObjectStored", "ObjectDeleted",  # the two published above
+        "ObjectStored", "Exchange",  # stored on bob while it handled the send, then the send
+        "ObjectDeleted", "Exchange",  # the same for the fetch
     ]  # fmt: skip
+
+
+def test_an_exchange_comes_after_the_exchanges_inside_it_and_numbers_put_them_back(bob, alice):
+    log: list = []
+    x = torch.tensor([1.0, 2.0]).send(bob)
+    with sy.subscribe(log.append):
+        x.move(alice)
+    exchanges = [e for e in log if type(e) is events.Exchange]
+    # bob sends the data to alice while it handles the move: that exchange is complete first
+    assert [(e.kind, e.sender, e.receiver) for e in exchanges] == [
+        ("send", "bob", "alice"),
+        ("move", "me", "bob"),
+    ]
+    inner, outer = exchanges
+    assert outer.seq < inner.seq < inner.end < outer.end
+    assert [(m.kind, m.sender, m.receiver) for m in sy.log.messages(log)] == [
+        ("move", "me", "bob"),
+        ("send", "bob", "alice"),
+        ("reply", "alice", "bob"),
+        ("reply", "bob", "me"),
+    ]
+    assert outer.elapsed >= inner.elapsed >= 0
+    request, reply = sy.log.rows(outer)
+    assert reply.elapsed == outer.elapsed and request.elapsed is None
 
 
 def test_events_name_what_moved(bob):
@@ -40,8 +63,7 @@ def test_events_name_what_moved(bob):
         x = torch.tensor([1, 2]).send(bob)
         y = x + x
         del x
-    messages = [(e.kind, e.sender, e.receiver, e.summary, e.ids) for e in log
-                if type(e) is events.MessageEvent]  # fmt: skip
+    messages = [(e.kind, e.sender, e.receiver, e.summary, e.ids) for e in sy.log.messages(log)]
     assert messages == [
         ("send", "me", "bob", "int64[2]", ()),
         ("reply", "bob", "me", "id 1", (1,)),

@@ -3,7 +3,7 @@
 Everything the grader knows about message bytes is here, so that a new codec needs a change
 in this file only. It uses these names of the core: ``fedlab.serde.encode_value`` and
 ``decode_value`` (any value), ``fedlab.serde.decode`` (a message: its sender, receiver and
-the message), a message's ``kind`` and ``fedlab.messages.describe`` (its summary and ids),
+the message), a message's ``kind`` and ``fedlab.log.describe`` (its summary and ids),
 and ``RunPlan.plan`` (a ``PlanDef`` with its steps, or a reference to a plan kept there).
 
 A frame on a socket is an 8-byte length and that many bytes of ``serde``; nothing on
@@ -17,8 +17,8 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
+from fedlab import log, serde
 from fedlab import messages as m
-from fedlab import serde
 
 _LEN = struct.Struct("<Q")
 MAX_FRAME = 1 << 30  # bytes: a frame claiming more is refused before anything is read
@@ -62,7 +62,7 @@ def describe(msg: Any) -> tuple[str, tuple[int, ...]]:
     """A message's one-line summary and the ids it names."""
     if isinstance(msg, StoreRead):
         return f"every object on {msg.worker}", ()
-    return m.describe(msg)
+    return log.describe(msg)
 
 
 def plan_steps(msg: Any, kept: dict | None = None) -> list[Any]:

@@ -109,7 +109,7 @@ class Tracker:
 
     # -- feeding --------------------------------------------------------------------
     def request(self, index: int, sender: str, receiver: str, msg: Any) -> None:
-        """A request left ``sender`` for ``receiver``; its reply comes later (nested ones first)."""
+        """A request left ``sender`` for ``receiver``; ``reply`` follows (nested ones first)."""
         self._open.append(_Open(index, sender, receiver, msg))
 
     def reply(self, index: int, value: Any, error: bool = False) -> None:
@@ -122,15 +122,6 @@ class Tracker:
         handler = _HANDLERS.get(type(req.msg))
         if handler is not None:
             handler(self, req, value, index)
-
-    def on_event(self, event: Any) -> None:
-        """Feed a ``fedlab.events.MessageEvent`` (other events are ignored)."""
-        kind = getattr(event, "kind", None)
-        index = getattr(event, "index", 0)
-        if kind in ("reply", "error"):
-            self.reply(index, getattr(event.payload, "value", None), kind == "error")
-        elif kind is not None:
-            self.request(index, event.sender, event.receiver, event.payload)
 
     # -- reading --------------------------------------------------------------------
     def get(self, worker: str, obj_id: int) -> Obj | None:

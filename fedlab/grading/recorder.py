@@ -19,6 +19,7 @@ import torch
 from fedlab import events, registry
 from fedlab.grading import channel
 from fedlab.grading.provenance import Tracker
+from fedlab.log import MessageEvent, rows
 
 
 @dataclass(frozen=True)
@@ -61,11 +62,17 @@ class Recorder:
     ) -> None:
         self.exercise = exercise
         self.workers = workers
-        self.log: list[Entry] = []
+        self._log: list[Entry] = []
         self.deleted: list[events.ObjectDeleted] = []
         self.cleared: list[events.StoreCleared] = []
         self.marks: dict[str, Snapshot] = {}
         self.tracker = Tracker(private)
+        # An exchange is published once its reply is back, after the exchanges nested in
+        # it (bob sending alice the data of a move); the core numbers every request and
+        # reply in the order they travelled. Each message waits here, by number, until
+        # those before it are logged: the log reads requests, then what they caused.
+        self._waiting: dict[int, MessageEvent] = {}
+        self._next: int | None = None  # the number of the next message to log
         self._open: list[Entry] = []  # requests waiting for their reply (messages nest)
         self._sub = events.subscribe(self.feed) if subscribe else None
 
@@ -80,19 +87,36 @@ class Recorder:
         return self._sub is None or self._sub in events.bus.subscriptions
 
     def feed(self, event: Any) -> None:
-        """Take one event (a message, a deletion, a cleared store)."""
-        if isinstance(event, events.MessageEvent):
-            self.message(event.kind, event.sender, event.receiver, event.payload, event.summary,
-                         tuple(event.ids))  # fmt: skip
+        """Take one event (a message and its reply, a deletion, a cleared store)."""
+        # (Without the objects: a deleted pointer kept here would not cascade its delete.)
+        if isinstance(event, events.Exchange):
+            self.exchange(event)
         elif isinstance(event, events.ObjectDeleted):
-            self.deleted.append(event)
+            self.deleted.append(events.ObjectDeleted(event.worker, event.id, event.reason))
         elif isinstance(event, events.StoreCleared):
-            self.cleared.append(event)
+            self.cleared.append(events.StoreCleared(event.worker, event.ids, event.reason))
 
-    def message(self, kind: str, sender: str, receiver: str, payload: Any,
-                summary: str = "", ids: tuple[int, ...] = ()) -> Entry:  # fmt: skip
+    def exchange(self, e: events.Exchange) -> None:
+        """Take a message and its reply; log each once every message before it is logged."""
+        self._waiting[e.seq], self._waiting[e.end] = rows(e)
+        if self._next is None:
+            self._next = e.seq
+        while self._next in self._waiting:
+            self.message(self._waiting.pop(self._next))
+            self._next += 1
+
+    @property
+    def log(self) -> list[Entry]:
+        """The messages, in the order they travelled (any still waiting are logged now)."""
+        # (Only a message that failed on its way, a worker process dying, leaves a gap.)
+        for n in sorted(self._waiting):
+            self.message(self._waiting.pop(n))
+            self._next = n + 1
+        return self._log
+
+    def message(self, msg: MessageEvent) -> Entry:
         """Log one message (a request, or the reply to the innermost open request)."""
-        index = len(self.log)
+        index, kind, payload = len(self._log), msg.kind, msg.payload
         value = getattr(payload, "value", None) if kind in ("reply", "error") else None
         if kind == "send":
             value = getattr(payload, "obj", None)
@@ -102,10 +126,11 @@ class Recorder:
             request = self._open.pop().kind if self._open else ""
             self.tracker.reply(index, getattr(payload, "value", None), kind == "error")
         else:
-            self.tracker.request(index, sender, receiver, payload)
+            self.tracker.request(index, msg.sender, msg.receiver, payload)
         op = str(getattr(payload, "op", "")) if kind == "op" else ""
-        entry = Entry(index, kind, sender, receiver, summary, request, op, tensor, ids)
-        self.log.append(entry)
+        entry = Entry(index, kind, msg.sender, msg.receiver, msg.summary, request, op, tensor,
+                      tuple(msg.ids))  # fmt: skip
+        self._log.append(entry)
         if kind not in ("reply", "error"):
             self._open.append(entry)
         return entry

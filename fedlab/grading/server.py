@@ -35,6 +35,7 @@ from fedlab.grading.criteria import Exercise
 from fedlab.grading.exercises import EXERCISES, get_exercise
 from fedlab.grading.recorder import Recorder
 from fedlab.grading.report import Report
+from fedlab.log import MessageEvent, exchange
 from fedlab.pointer import record_of
 
 CLAIMS_TIMEOUT = 20.0  # seconds the kernel has to tell its variables
@@ -147,12 +148,12 @@ class Session:
             return channel.reply(
                 name, m.ErrorReply("SerdeError", "a notebook can only speak as me")
             )
-        text, ids = channel.describe(msg)
-        self._publish(channel.kind(msg), "me", name, len(data), msg, text, ids)
+        seq = next(events.bus.order)
         reply = w.recv_msg(data)
         answer = channel.request(reply)[2]
-        text, ids = channel.describe(answer)
-        self._publish(channel.kind(answer), name, "me", len(reply), answer, text, ids)
+        self._publish(seq, (channel.kind(msg), "me", name, len(data), *channel.describe(msg), msg),
+                      (channel.kind(answer), name, "me", len(reply), *channel.describe(answer),
+                       answer))  # fmt: skip
         return reply
 
     def store_read(self, name: str) -> dict[int, Any]:
@@ -165,24 +166,25 @@ class Session:
                 out[k] = v.detach().clone()
             elif p is not None:
                 out[k] = ("pointer", p.location_id, p.id_at_location)
-        self._publish("store read", "me", name, 0, StoreRead(name), f"every object on {name}", ())
-        self._publish("reply", name, "me", 0, m.Reply(out), "store", ())
+        self._publish(next(events.bus.order),
+                      ("store read", "me", name, 0, f"every object on {name}", (), StoreRead(name)),
+                      ("reply", name, "me", 0, "store", (), m.Reply(out)))  # fmt: skip
         return out
 
     def restart(self) -> None:
         """``start(...)`` ran (again) in the notebook: every worker starts empty."""
         for name, w in self.workers.items():
             if w.objects():
-                msg = m.ClearObjects("start")
-                self._publish("clear", "me", name, 0, msg, "start", ())
+                seq = next(events.bus.order)
                 w.clear_objects()
-                self._publish("reply", name, "me", 0, m.Reply(None), "", ())
+                self._publish(seq, ("clear", "me", name, 0, "start", (), m.ClearObjects("start")),
+                              ("reply", name, "me", 0, "", (), m.Reply(None)))  # fmt: skip
 
-    def _publish(self, kind: str, sender: str, receiver: str, nbytes: int, payload: Any,
-                 summary: str, ids: tuple) -> None:  # fmt: skip
-        events.bus.publish(
-            events.MessageEvent(kind, sender, receiver, nbytes, summary, ids, payload)
-        )
+    def _publish(self, seq: int, request: tuple, reply: tuple) -> None:
+        """Log a message and its reply, each ``(kind, sender, receiver, bytes, summary, ids,
+        payload)``, as the core logs its own (``seq``: the request's number)."""
+        rows = (MessageEvent(*request), MessageEvent(*reply))
+        events.bus.publish(exchange(*rows, seq, next(events.bus.order)))
 
     # -- the grader's commands ------------------------------------------------------------
     def read_claims(self) -> tuple[dict[str, Any], str]:

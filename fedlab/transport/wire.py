@@ -20,6 +20,7 @@ import torch
 from fedlab import events, serde
 from fedlab import messages as m
 from fedlab.exceptions import SerdeError
+from fedlab.log import MessageEvent, exchange, rows
 from fedlab.pointer import record_of
 
 _local = threading.local()
@@ -67,15 +68,18 @@ def _travelling(obj: Any) -> Any:
     return obj if type(obj) is torch.Tensor else None
 
 
+def _message(e: MessageEvent) -> list:
+    payload = e.payload
+    try:
+        serde.encode_value(payload)
+    except SerdeError:
+        payload = None
+    return [e.kind, e.sender, e.receiver, e.nbytes, e.summary, list(e.ids), payload, e.elapsed]
+
+
 def _row(e: events.Event) -> list:
-    if isinstance(e, events.MessageEvent):
-        payload = e.payload
-        try:
-            serde.encode_value(payload)
-        except SerdeError:
-            payload = None
-        return ["m", e.kind, e.sender, e.receiver, e.nbytes, e.summary, list(e.ids), payload,
-                e.elapsed]  # fmt: skip
+    if isinstance(e, events.Exchange):
+        return ["x", *[_message(r) for r in rows(e)], e.seq, e.end]
     if isinstance(e, events.ObjectStored):
         return ["s", e.worker, e.id, e.kind, e.summary, _travelling(e.obj)]
     if isinstance(e, events.ObjectDeleted):
@@ -83,29 +87,42 @@ def _row(e: events.Event) -> list:
     return ["c", e.worker, list(e.ids), e.reason]
 
 
+_MESSAGE = (str, str, str, int, str, list, object, (float, type(None)))
 _SHAPES = {
-    "m": (str, str, str, int, str, list, object, (float, type(None))),
+    "x": (list, list, int, int),
     "s": (str, int, str, str, object),
     "d": (str, int, str),
     "c": (str, list, str),
 }
 
 
+def _check(row: list, shape: tuple) -> None:
+    if len(row) != len(shape) or not all(
+        isinstance(v, t) and type(v) is not bool for v, t in zip(row, shape)
+    ):
+        raise SerdeError("a worker process sent a malformed event")
+
+
 def _event(row: Any) -> events.Event:
     shape = _SHAPES.get(row[0]) if type(row) is list and row and type(row[0]) is str else None
-    if shape is None or len(row) != 1 + len(shape):
+    if shape is None:
         raise SerdeError("a worker process sent a malformed event")
-    if not all(isinstance(v, t) and type(v) is not bool for v, t in zip(row[1:], shape)):
-        raise SerdeError("a worker process sent a malformed event")
+    _check(row[1:], shape)
     tag, *rest = row
-    if tag == "m":
-        kind, sender, receiver, nbytes, text, ids, payload, elapsed = rest
-        if not all(type(i) is int for i in ids) or (
-            not hasattr(payload, "kind") and payload is not None
-        ):
-            raise SerdeError("a worker process sent a malformed event")
-        return events.MessageEvent(kind, sender, receiver, nbytes, text, tuple(ids), payload,
-                                   elapsed=elapsed)  # fmt: skip
+    if tag == "x":
+        *rows, seq, end = rest
+        now, messages = events._now(), []
+        for r in rows:
+            _check(r, _MESSAGE)
+            kind, sender, receiver, nbytes, text, ids, payload, elapsed = r
+            if not all(type(i) is int for i in ids) or (
+                not hasattr(payload, "kind") and payload is not None
+            ):
+                raise SerdeError("a worker process sent a malformed event")
+            back = now + (elapsed or 0.0)  # (a reply's time: when it came back)
+            messages.append(MessageEvent(kind, sender, receiver, nbytes, text,
+                                                tuple(ids), payload, back, elapsed))  # fmt: skip
+        return exchange(*messages, seq, end)
     if tag == "s":
         worker_id, obj_id, kind, text, obj = rest
         if not (obj is None or type(obj) in (torch.Tensor, m.PointerRef)):
@@ -120,7 +137,11 @@ def _event(row: Any) -> events.Event:
 
 
 def publish(evs: list[events.Event]) -> None:
-    """Republish a worker process's events here, in their order."""
+    """Republish a worker process's events here, in their order, its messages numbered here."""
     if events.bus:
+        numbers = sorted(n for e in evs if type(e) is events.Exchange for n in (e.seq, e.end))
+        here = {n: next(events.bus.order) for n in numbers}  # (the order they travelled in)
         for e in evs:
+            if type(e) is events.Exchange:
+                e.seq, e.end = here[e.seq], here[e.end]
             events.bus.publish(e)

@@ -7,13 +7,15 @@ their reason, and ``end_epoch()`` drops both marks. The local worker's pointers 
 not in any store (students hold them in variables), so its column lists the live
 pointers it owns (``sy.live_pointers()``), compared with the previous epoch.
 
-Events arrive by the thousand in a loop (about six per ``send``), while the views
-are painted a few times a second. So an event only updates a few counters and dicts,
-and everything the views show (entries, texts, previews, marks) is worked out when
-they are painted, from what is live and the last few deleted objects. What a view
-shows of a stored tensor comes from the ``ObjectStored`` event that carried it, held
-by a weak reference: the model never reads a store after ``load()``, and never keeps
-an object alive (a chain's delete still cascades, a freed tensor is freed).
+Events arrive by the thousand in a loop (four per ``send`` in lesson 7's: the store,
+the send, the delete of the previous tensor, the delete message), while the views are
+painted a few times a second. So an event only updates a few counters and dicts, and
+everything the views show (entries, texts, previews, marks) is worked out when they are
+painted, from what is live and the last few deleted objects. A plain tensor stored in
+a worker of this process is read in that worker's store when painted (nothing of it is
+kept here); one that was deleted is described from its ``ObjectDeleted`` event, in its
+last moment. The model never keeps an object alive (a chain's delete still cascades, a
+freed tensor is freed).
 """
 
 from __future__ import annotations
@@ -116,23 +118,23 @@ def held_pointers(owner_id: str, dead: set[tuple[str, int]]) -> dict[int, Entry]
     return found
 
 
-def _in_process(worker_id: str) -> bool:
-    """Whether ``worker_id`` keeps its store in this process (asked once, when a panel opens)."""
+def _store_of(worker_id: str) -> Any:
+    """``worker_id``'s store if it is in this process (asked once, when a panel opens)."""
     try:
         w = registry.get_worker(worker_id)
     except Exception:
-        return False
+        return None
     # A worker process's proxy has no store here: the objects its events carry are copies.
-    return not hasattr(w, "actor")
+    return None if hasattr(w, "actor") else w.objects()
 
 
 def _nothing() -> None:
     pass
 
 
-_Ref = weakref.ReferenceType
-# A live object: (epoch stored, a weak reference to a plain tensor its event carried, or
-# an Entry). Never the object: a pointer kept alive here would not cascade its delete.
+# A live object: (epoch stored, None for a plain tensor in a store of this process, read
+# there when painted, or an Entry). Never the object: a pointer kept alive here would not
+# cascade its delete.
 _Live = tuple[int, Any]
 # A deleted one: (id, epoch stored, Entry or a tensor's dtype, its shape, reason).
 _Dead = tuple[int, int, Any, Any, str]
@@ -141,12 +143,13 @@ _Dead = tuple[int, int, Any, Any, str]
 class _Column:
     """What the model keeps of one watched worker's store."""
 
-    __slots__ = ("dead", "deleted", "deleted_before", "in_process", "live")
+    __slots__ = ("dead", "deleted", "deleted_before", "in_process", "live", "store")
 
-    def __init__(self, in_process: bool) -> None:
+    def __init__(self, worker_id: str) -> None:
+        self.store = _store_of(worker_id)  # read-only; None: a worker in another process
+        self.in_process = self.store is not None
         self.live: dict[int, _Live] = {}
         self.dead: deque[_Dead] = deque(maxlen=KEEP_DELETED)
-        self.in_process = in_process
         self.deleted = 0  # objects deleted, ever
         self.deleted_before = 0  # ... before this epoch
 
@@ -159,12 +162,13 @@ class StoreModel:
         self.local = local_id()
         self.local_watched = self.local in self.ids
         self.epoch = 0
-        self._cols = {w: _Column(_in_process(w)) for w in self.ids}
+        self._fresh = [(0, None)]  # what a plain tensor stored now is listed as
+        self._cols = {w: _Column(w) for w in self.ids}
         self._gone: dict[tuple[str, int], str] = {}  # what the local worker freed, and how
         # A loop frees a pointer per iteration, but views ask only about the pointers held
         # when the epoch began (their reasons) and one dying right now (inside its __del__,
         # a paint must not list it): the last delete or fetch is kept, not every one.
-        self._last: list[tuple[str, str, Any] | None] = [None]  # (kind, receiver, payload)
+        self._last: list[Any] = [None]  # the exchange being painted after
         self.held: dict[int, Entry] = {}  # the local worker's pointers at the epoch start
         self._held_ids: set[int] = set()  # the ids at their locations
         # sender -> receiver -> [messages, bytes, sent by the watched local worker]: plain
@@ -211,73 +215,86 @@ class StoreModel:
         last = self._last
         held_ids = self._held_ids
         model = self
-        plain, weak = torch.Tensor, weakref.ref
+        plain = torch.Tensor
+        fresh = self._fresh  # ``(epoch, None)``, made once an epoch: a loop allocates nothing
         when = due if due is not None else [math.inf]
         paint = tick if tick is not None else _nothing
 
-        message, stored, deleted = events.MessageEvent, events.ObjectStored, events.ObjectDeleted
+        message, stored, deleted = events.Exchange, events.ObjectStored, events.ObjectDeleted
         cleared, clock = events.StoreCleared, time.perf_counter
 
-        def forget(c: _Column, obj_id: int, reason: str) -> None:
-            rec = c.live.pop(obj_id, None)
-            if rec is not None:
-                shown = rec[1]
-                if type(shown) is not _Ref:
-                    c.dead.append((obj_id, rec[0], shown, None, reason))
-                elif (obj := shown()) is not None:  # its last moment: read it now
-                    c.dead.append((obj_id, rec[0], obj.dtype, obj.shape, reason))
-                else:  # freed without a delete event: nothing left to describe
-                    c.dead.append((obj_id, rec[0], None, None, reason))
+        def forget(c: _Column, obj_id: int, reason: str, rec: Any = None, obj: Any = None) -> None:
+            # ``rec``: popped already (then counted already too); ``obj``: what was stored
+            if rec is None:
+                rec = c.live.pop(obj_id, None)
+                if rec is None:
+                    return
                 c.deleted += 1
+            shown = rec[1]
+            if shown is not None:  # an Entry
+                c.dead.append((obj_id, rec[0], shown, None, reason))
+            elif isinstance(obj, torch.Tensor):  # its last moment: read it now
+                c.dead.append((obj_id, rec[0], obj.dtype, obj.shape, reason))
+            else:  # nothing left to describe
+                c.dead.append((obj_id, rec[0], None, None, reason))
 
         def on_event(e: Any) -> None:
-            # One function, one call per event: a watched loop publishes ~6 per iteration.
+            # One function, one call per event: a watched loop publishes ~4 per iteration.
             try:
                 t = type(e)
-                if t is message:
+                if t is message:  # a message and its reply
                     try:
                         counts = senders[e.sender][e.receiver]
                     except KeyError:  # the first message between these two workers
                         counts = model._counter(e.sender, e.receiver)
-                    counts[0] += 1
+                    counts[0] += 1  # (each message has a reply: one count for both)
                     counts[1] += e.nbytes
-                    if counts[2]:  # sent by the local worker, watched: why its pointers go
+                    counts[2] += e.reply_nbytes
+                    if counts[3]:  # sent by the local worker, watched: why its pointers go
                         kind = e.kind
                         if kind == "delete":
-                            last[0] = (kind, e.receiver, e.payload)  # (it only names an id)
                             if held_ids and getattr(e.payload, "id", None) in held_ids:
-                                model._release(last[0])
+                                model._release(e)
                         elif kind == "fetch":  # rarer: and another pointer may name the id
-                            last[0] = (kind, e.receiver, e.payload)
-                            model._release(last[0], always=True)
+                            model._release(e, always=True)
                         elif kind == "forward":  # a pointer sent on: dest holds it now
                             dest = getattr(e.payload, "dest", e.receiver)
                             gone[(e.receiver, getattr(e.payload, "id", None))] = f"sent to {dest}"
                             if len(gone) > KEEP_GONE:
                                 model._forget_gone()
                     # Paint only after messages: in a worker of this process every store
-                    # and delete happens while a message is handled, and its reply comes
-                    # last. A message comes with the time it was sent: no clock call here.
+                    # and delete happens while a message is handled, before its reply comes
+                    # back. It comes with the time it was sent: no clock call here.
                     if e.time >= when[0]:
+                        # (A delete's paint runs inside the dying pointer's ``__del__``: the
+                        # views must not list it. Kept for the paint only: holding on to
+                        # every exchange would cost the loop more than this branch.)
+                        last[0] = e
                         paint()
+                        last[0] = None
                 elif t is stored:
                     c = cols_get(e.worker)
                     if c is not None:
                         obj = e.obj
                         if type(obj) is plain and c.in_process:  # the usual case: no describing
-                            c.live[e.id] = (model.epoch, weak(obj))
+                            c.live[e.id] = fresh[0]
                         else:  # as the event describes it (a copy as its original)
                             c.live[e.id] = (model.epoch, entry_for(e.worker, e.id, obj, e.kind,
                                                                    e.summary))  # fmt: skip
-                elif t is deleted:
+                elif t is deleted:  # (as ``forget`` does, inline: one per loop iteration)
                     c = cols_get(e.worker)
-                    if c is not None:
-                        forget(c, e.id, e.reason)
+                    rec = c.live.pop(e.id, None) if c is not None else None
+                    if rec is not None:
+                        c.deleted += 1
+                        if rec[1] is None and (obj := e.obj) is not None:  # its last moment
+                            c.dead.append((e.id, rec[0], obj.dtype, obj.shape, e.reason))
+                        else:
+                            forget(c, e.id, e.reason, rec)
                 elif t is cleared:
                     c = cols_get(e.worker)
                     if c is not None:
-                        for i in e.ids:
-                            forget(c, i, e.reason)
+                        for i, obj in zip(e.ids, e.objs):
+                            forget(c, i, e.reason, None, obj)
                     if clock() >= when[0]:
                         paint()
             except Exception:  # nothing may raise: the core calls this in a student's loop
@@ -286,25 +303,25 @@ class StoreModel:
         return on_event, None
 
     def _counter(self, sender: str, receiver: str) -> list:
+        """[messages, their bytes, their replies' bytes, sent by the watched local worker]."""
         by_local = self.local_watched and sender == self.local
-        return self._senders.setdefault(sender, {}).setdefault(receiver, [0, 0, by_local])
+        return self._senders.setdefault(sender, {}).setdefault(receiver, [0, 0, 0, by_local])
 
     @property
     def gone(self) -> dict[tuple[str, int], str]:
         """How the local worker's pointers stopped owning their objects, by (worker, id)."""
         gone = dict(self._gone)
         last = self._last[0]
-        if last is not None:  # the last delete or fetch: its pointer may be dying right now
+        if last is not None and last.kind in ("delete", "fetch"):  # its pointer may be dying
             gone.setdefault(*self._why(last))
         return gone
 
     @staticmethod
-    def _why(last: tuple[str, str, Any]) -> tuple[tuple[str, int], str]:
-        kind, receiver, payload = last
-        how = "pointer died" if kind == "delete" else "get"
-        return (receiver, getattr(payload, "id", None)), how
+    def _why(last: events.Exchange) -> tuple[tuple[str, int], str]:
+        how = "pointer died" if last.kind == "delete" else "get"
+        return (last.receiver, getattr(last.payload, "id", None)), how
 
-    def _release(self, last: tuple[str, str, Any], always: bool = False) -> None:
+    def _release(self, last: events.Exchange, always: bool = False) -> None:
         """Remember a delete or fetch that frees a pointer held when the epoch began."""
         key, how = self._why(last)
         if always or f"{key[0]}:{key[1]}" in {h.target for h in self.held.values()}:
@@ -329,6 +346,7 @@ class StoreModel:
     def end_epoch(self) -> None:
         """Forget the deleted objects and clear the ``new`` marks (a cell has finished)."""
         self.epoch += 1
+        self._fresh[0] = (self.epoch, None)
         for c in self._cols.values():
             c.dead.clear()
             c.deleted_before = c.deleted
@@ -340,7 +358,7 @@ class StoreModel:
     # -- what the views show ------------------------------------------------------
     def version(self) -> int:
         """A number that grows with every event that changes what the views show."""
-        # Every message counts, even between workers not watched (as it always has); a
+        # Every exchange counts, even between workers not watched (as it always has); a
         # store adds one live object, a delete takes one and adds two deleted.
         messages = sum(c[0] for sent in self._senders.values() for c in sent.values())
         return messages + sum(len(c.live) + 2 * c.deleted for c in self._cols.values())
@@ -349,11 +367,11 @@ class StoreModel:
         """Worker ``w``'s messages in, bytes in, messages out and bytes out."""
         m_in = b_in = m_out = b_out = 0
         for sender, sent in self._senders.items():
-            for receiver, (m, b, _) in sent.items():
-                if receiver == w:
-                    m_in, b_in = m_in + m, b_in + b
+            for receiver, (m, there, back, _) in sent.items():
+                if receiver == w:  # its messages in, and its replies out
+                    m_in, b_in, m_out, b_out = m_in + m, b_in + there, m_out + m, b_out + back
                 if sender == w:
-                    m_out, b_out = m_out + m, b_out + b
+                    m_out, b_out, m_in, b_in = m_out + m, b_out + there, m_in + m, b_in + back
         return m_in, b_in, m_out, b_out
 
     def stored_count(self, w: str) -> int:
@@ -383,10 +401,10 @@ class StoreModel:
         if type(shown) is Entry:
             a = shown
             e = Entry(a.ref, a.kind, a.shape, a.target, a.obj if reason is None else None)
-        elif type(shown) is _Ref:  # a live plain tensor: described from the object itself
-            obj = shown()
-            text = tensor_text(obj.dtype, obj.shape) if obj is not None else ""
-            e = Entry(f"{w}:{i}", "tensor", text, None, shown)
+        elif shape is None and reason is None:  # a live plain tensor: read in its store now
+            obj = self._cols[w].store.get(i)
+            text = tensor_text(obj.dtype, obj.shape) if isinstance(obj, torch.Tensor) else ""
+            e = Entry(f"{w}:{i}", "tensor", text, None, _weak(obj))
         else:  # a deleted plain tensor: its dtype and shape, read when it was deleted
             text = tensor_text(shown, shape) if shown is not None else ""
             e = Entry(f"{w}:{i}", "tensor", text)

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from fedlab import events
+from fedlab.log import MessageEvent, messages
 from fedlab.viz import style
 from fedlab.viz.model import local_id
 from fedlab.wrapper import is_pointer
@@ -24,11 +25,13 @@ class Trace:
     """The messages sent while the ``with sy.trace() as t:`` block ran."""
 
     def __init__(self) -> None:
-        self.events: list[events.MessageEvent] = []
+        self._log: list[events.Exchange] = []  # as published: inner exchanges first
+        self._events: list[MessageEvent] | None = []
         self._subscription: events.Subscription | None = None
 
     def __enter__(self) -> Trace:
-        self.events.clear()
+        self._log.clear()
+        self._events = []
         self._subscription = events.subscribe(self._record)
         return self
 
@@ -42,8 +45,16 @@ class Trace:
             self._subscription = None
 
     def _record(self, e: Any) -> None:
-        if type(e) is events.MessageEvent:
-            self.events.append(e)
+        if type(e) is events.Exchange:
+            self._log.append(e)
+            self._events = None
+
+    @property
+    def events(self) -> list[MessageEvent]:
+        """The messages, requests and replies, in the order they travelled."""
+        if self._events is None:
+            self._events = messages(self._log)
+        return self._events
 
     def __len__(self) -> int:
         return len(self.events)
@@ -51,7 +62,7 @@ class Trace:
     def __iter__(self):
         return iter(self.events)
 
-    def __getitem__(self, i: int) -> events.MessageEvent:
+    def __getitem__(self, i: int) -> MessageEvent:
         return self.events[i]
 
     @property
@@ -71,7 +82,7 @@ class Trace:
         """The bytes of all recorded messages."""
         return sum(e.nbytes for e in self.events)
 
-    def _rows(self) -> tuple[list[tuple[int, events.MessageEvent]], int]:
+    def _rows(self) -> tuple[list[tuple[int, MessageEvent]], int]:
         numbered = list(enumerate(self.events, 1))
         if len(numbered) <= HEAD + TAIL:
             return numbered, 0
@@ -132,7 +143,7 @@ class Trace:
     def where(self, keep: Any) -> Trace:
         """A trace of only the messages for which ``keep(message)`` is true, in order."""
         out = Trace()
-        out.events = [e for e in self.events if keep(e)]
+        out._events = [e for e in self.events if keep(e)]
         return out
 
     def tensors(self) -> Trace:
@@ -150,7 +161,7 @@ class Trace:
         return sequence_diagram(self.events, self.workers, max_messages)
 
 
-def carries_tensor(message: events.MessageEvent) -> bool:
+def carries_tensor(message: MessageEvent) -> bool:
     """True when the message carried a tensor's values (not only ids, names or shapes)."""
     payload = message.payload
     value = getattr(payload, "obj", getattr(payload, "value", None))

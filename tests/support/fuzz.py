@@ -108,8 +108,8 @@ def record() -> tuple[list[bytes], list[bytes], set[str]]:
     finally:
         sub.close()
     messages, kinds = [], set()
-    for e in seen:
-        if isinstance(e, events.MessageEvent) and e.payload is not None:
+    for e in sy.log.messages(seen):
+        if e.payload is not None:
             try:
                 messages.append(bytes(serde.encode(e.sender, e.receiver, e.payload)))
                 kinds.add(type(e.payload).__name__)

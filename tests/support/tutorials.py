@@ -39,7 +39,7 @@ def run_notebook(cells: list[str], ns: dict | None = None) -> tuple[dict, list[C
                 value = None
                 if last is not None:
                     value = eval(compile(ast.Expression(last.value), f"<cell {i}>", "eval"), ns)
-        kinds = [e.kind for e in log if type(e) is sy.events.MessageEvent]
+        kinds = [e.kind for e in sy.log.messages(log)]
         plain = isinstance(value, torch.Tensor) and not sy.is_pointer(value)
         shown = None if value is None else repr(value)
         out.append(Cell(printed.getvalue(), shown, value if plain else None,
