@@ -192,10 +192,22 @@ def test_malformed_frames_from_a_worker_process_are_serde_errors():
 
     good = wire.frame(b"reply", [])
     assert wire.unframe(good) == (b"reply", [])
+    ok = ["x", ["send", "me", "bob", 1, "", [], None, None],
+          ["reply", "bob", "me", 1, "id 1", [1], None, 0.1], 7, 8]  # fmt: skip
+    (exchange,) = wire.unframe(serde.encode_value([b"r", [ok]]))[1]
+    assert (exchange.kind, exchange.reply_nbytes, exchange.seq, exchange.end) == ("send", 1, 7, 8)
+    assert abs(exchange.elapsed - 0.1) < 1e-9
     for bad in [b"", good[:-1], good + b"\x00", serde.encode_value([b"r"]),
                 serde.encode_value([b"r", [["m", 1]]]), serde.encode_value([b"r", [["zz"]]]),
                 serde.encode_value([b"r", [["s", "bob", "1", "t", "x", None]]]),
                 serde.encode_value([b"r", [["c", "bob", [1.5], "r"]]]),
+                serde.encode_value([b"r", [["x", [1], [], 1, 2]]]),
+                serde.encode_value([b"r", [["x", ["send", "me", "bob", 1, "", [], None, None],
+                                            ["reply", "bob", "me", 1, "", ["1"], None, 0.1],
+                                            1, 2]]]),
+                serde.encode_value([b"r", [["x", ["send", "me", "bob", 1, "", [], None, None],
+                                            ["reply", "bob", "me", 1, "", [], None, 0.1],
+                                            1, True]]]),
                 serde.encode_value([1, []]), serde.encode_value({"a": 1})]:  # fmt: skip
         with pytest.raises(SerdeError):
             wire.unframe(bad)

@@ -95,3 +95,48 @@ def test_a_panel_paints_the_same_alone_and_beside_other_subscribers(bob):
     alone, beside = run(False), run(True)
     assert alone == beside
     assert "bob:2  tensor  float32[1]  deleted: pointer me:2 died" in alone
+
+
+def test_a_trace_reads_a_move_in_wire_order_in_process_and_on_worker_processes(workers):
+    """On Ray, bob's message to alice comes back inside his reply and is numbered here."""
+    bob, alice, _ = workers
+    x = torch.tensor([1.0, 2.0]).send(bob)
+    with sy.trace() as t:
+        x.move(alice)
+        assert x.get().tolist() == [1.0, 2.0]
+    assert [(m.kind, m.sender, m.receiver, m.summary) for m in t] == [
+        ("move", "me", "bob", "id 1 -> alice"),
+        ("send", "bob", "alice", "float32[2]"),
+        ("reply", "alice", "bob", "id 1"),
+        ("reply", "bob", "me", "id 1"),
+        ("fetch", "me", "alice", "id 1"),
+        ("reply", "alice", "me", "float32[2]"),
+    ]
+    sent = t[1]
+    assert t.nbytes == sum(m.nbytes for m in t) and sent.nbytes > 0
+    assert t[3].elapsed >= t[2].elapsed >= 0  # the move's round trip holds bob's to alice
+
+
+def test_a_lone_safe_subscriber_gets_the_same_events_directly(bob):
+    def run(safe: bool) -> list:
+        sy.reset()
+        seen: list = []
+        with sy.subscribe(lambda e: seen.append((type(e).__name__, getattr(e, "kind", ""))),
+                          safe=safe):  # fmt: skip
+            # called directly only while it is the one subscriber: never beside another
+            assert (events.bus.publish != events.bus._deliver) is safe
+            x = torch.tensor([1.0, 2.0]).send(bob)
+            with sy.subscribe(lambda e: 1 / 0):  # a failing one beside it is guarded
+                assert events.bus.publish == events.bus._deliver
+                y = x + x
+            del x
+            assert y.get().tolist() == [2.0, 4.0]
+        assert events.bus.publish == events.bus._deliver and not events.bus
+        return seen
+
+    assert run(True) == run(False) == [
+        ("ObjectStored", "tensor"), ("Exchange", "send"),  # send
+        ("ObjectStored", "tensor"), ("Exchange", "op"),  # add
+        ("ObjectDeleted", ""), ("Exchange", "delete"),  # x dies
+        ("ObjectDeleted", ""), ("Exchange", "fetch"),  # y.get()
+    ]  # fmt: skip

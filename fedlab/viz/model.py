@@ -222,6 +222,7 @@ class StoreModel:
 
         message, stored, deleted = events.Exchange, events.ObjectStored, events.ObjectDeleted
         cleared, clock = events.StoreCleared, time.perf_counter
+        freeing = frozenset(("delete", "fetch", "forward"))  # why a pointer stops owning
 
         def forget(c: _Column, obj_id: int, reason: str, rec: Any = None, obj: Any = None) -> None:
             # ``rec``: popped already (then counted already too); ``obj``: what was stored
@@ -250,8 +251,8 @@ class StoreModel:
                     counts[0] += 1  # (each message has a reply: one count for both)
                     counts[1] += e.nbytes
                     counts[2] += e.reply_nbytes
-                    if counts[3]:  # sent by the local worker, watched: why its pointers go
-                        kind = e.kind
+                    kind = e.kind
+                    if kind in freeing and counts[3]:  # the watched local worker's pointers
                         if kind == "delete":
                             if held_ids and getattr(e.payload, "id", None) in held_ids:
                                 model._release(e)

@@ -60,7 +60,7 @@ class Panel:
         listener, _ = self.model.handlers(self._due, _painter(weakref.ref(self)))
         # (The model's handlers catch their own errors: a paint that fails must not break
         # a loop.)
-        self._subscription = events.subscribe(listener)
+        self._subscription = events.subscribe(listener, safe=True)
         weakref.finalize(self, self._subscription.close)
 
     @property
