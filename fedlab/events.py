@@ -178,7 +178,7 @@ class EventBus:
                 pass
 
     def __bool__(self) -> bool:
-        return bool(self.subscriptions)
+        return bool(self._subscriptions)
 
 
 bus = EventBus()
