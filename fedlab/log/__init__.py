@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from fedlab import events
 from fedlab.events import Exchange
 from fedlab.messages import (
     ClearObjects,
@@ -102,7 +103,7 @@ def _what(obj: Any) -> str:
     if type(obj) is PointerRef:
         return f"pointer -> {obj.location}:{obj.id_at_location}"
     if type(obj) is PlanDef:
-        return f"plan {obj.name} ({sum(type(s) is RunOp for s in obj.steps)} ops)"
+        return events.describe(obj)[1]  # (as the panel lists a plan kept in a store)
     return f"{str(obj.dtype).removeprefix('torch.')}{list(obj.shape)}"
 
 

@@ -110,9 +110,9 @@ def _event(row: Any) -> events.Event:
     _check(row[1:], shape)
     tag, *rest = row
     if tag == "x":
-        *rows, seq, end = rest
+        *pair, seq, end = rest
         now, messages = events._now(), []
-        for r in rows:
+        for r in pair:
             _check(r, _MESSAGE)
             kind, sender, receiver, nbytes, text, ids, payload, elapsed = r
             if not all(type(i) is int for i in ids) or (
@@ -120,8 +120,8 @@ def _event(row: Any) -> events.Event:
             ):
                 raise SerdeError("a worker process sent a malformed event")
             back = now + (elapsed or 0.0)  # (a reply's time: when it came back)
-            messages.append(MessageEvent(kind, sender, receiver, nbytes, text,
-                                                tuple(ids), payload, back, elapsed))  # fmt: skip
+            messages.append(MessageEvent(kind, sender, receiver, nbytes, text, tuple(ids),
+                                         payload, back, elapsed))  # fmt: skip
         return exchange(*messages, seq, end)
     if tag == "s":
         worker_id, obj_id, kind, text, obj = rest

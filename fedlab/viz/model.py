@@ -143,11 +143,10 @@ _Dead = tuple[int, int, Any, Any, str]
 class _Column:
     """What the model keeps of one watched worker's store."""
 
-    __slots__ = ("dead", "deleted", "deleted_before", "in_process", "live", "store")
+    __slots__ = ("dead", "deleted", "deleted_before", "live", "store")
 
     def __init__(self, worker_id: str) -> None:
         self.store = _store_of(worker_id)  # read-only; None: a worker in another process
-        self.in_process = self.store is not None
         self.live: dict[int, _Live] = {}
         self.dead: deque[_Dead] = deque(maxlen=KEEP_DELETED)
         self.deleted = 0  # objects deleted, ever
@@ -224,13 +223,12 @@ class StoreModel:
         cleared, clock = events.StoreCleared, time.perf_counter
         freeing = frozenset(("delete", "fetch", "forward"))  # why a pointer stops owning
 
-        def forget(c: _Column, obj_id: int, reason: str, rec: Any = None, obj: Any = None) -> None:
-            # ``rec``: popped already (then counted already too); ``obj``: what was stored
+        def forget(c: _Column, obj_id: int, reason: str, obj: Any) -> None:
+            # ``obj``: what was stored, in its last moment (from the event)
+            rec = c.live.pop(obj_id, None)
             if rec is None:
-                rec = c.live.pop(obj_id, None)
-                if rec is None:
-                    return
-                c.deleted += 1
+                return
+            c.deleted += 1
             shown = rec[1]
             if shown is not None:  # an Entry
                 c.dead.append((obj_id, rec[0], shown, None, reason))
@@ -277,25 +275,20 @@ class StoreModel:
                     c = cols_get(e.worker)
                     if c is not None:
                         obj = e.obj
-                        if type(obj) is plain and c.in_process:  # the usual case: no describing
+                        if type(obj) is plain and c.store is not None:  # usual: no describing
                             c.live[e.id] = fresh[0]
                         else:  # as the event describes it (a copy as its original)
                             c.live[e.id] = (model.epoch, entry_for(e.worker, e.id, obj, e.kind,
                                                                    e.summary))  # fmt: skip
-                elif t is deleted:  # (as ``forget`` does, inline: one per loop iteration)
+                elif t is deleted:
                     c = cols_get(e.worker)
-                    rec = c.live.pop(e.id, None) if c is not None else None
-                    if rec is not None:
-                        c.deleted += 1
-                        if rec[1] is None and (obj := e.obj) is not None:  # its last moment
-                            c.dead.append((e.id, rec[0], obj.dtype, obj.shape, e.reason))
-                        else:
-                            forget(c, e.id, e.reason, rec)
+                    if c is not None:
+                        forget(c, e.id, e.reason, e.obj)
                 elif t is cleared:
                     c = cols_get(e.worker)
                     if c is not None:
                         for i, obj in zip(e.ids, e.objs):
-                            forget(c, i, e.reason, None, obj)
+                            forget(c, i, e.reason, obj)
                     if clock() >= when[0]:
                         paint()
             except Exception:  # nothing may raise: the core calls this in a student's loop
